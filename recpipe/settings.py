@@ -1,0 +1,81 @@
+"""Where recpipe keeps things and the knobs shared by every stage.
+
+One `Settings` object, read from `RECPIPE_*` environment variables and an optional `.env`.
+Nothing here touches the disk or the environment: `local_environment()` returns the
+variables the CLI sets before Prefect or MLflow are imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "cart": 4.0, "purchase": 8.0}
+
+
+class Settings(BaseSettings):
+    """Locations and pipeline-wide defaults (environment prefix `RECPIPE_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECPIPE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Root of the lake, warehouse, runs and tables.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default a SQLite file in the data directory."
+    )
+    experiment_name: str = Field("recpipe", description="MLflow experiment (one per dataset).")
+    registered_model_name: str = Field("recpipe-ranker", description="MLflow registered model.")
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS),
+        description="Event types accepted by ingestion and the weight of each in the interaction matrix.",
+    )
+    half_life_days: float = Field(14.0, gt=0, description="Half-life of time decay for interest.")
+    max_bad_row_share: float = Field(
+        0.01, ge=0, le=1, description="Share of quarantined rows above which an ingest fails."
+    )
+
+    @property
+    def event_types(self) -> list[str]:
+        return list(self.event_weights)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_path / "lake"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_path / "warehouse.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_path / "models"
+
+    @property
+    def recommendations_dir(self) -> Path:
+        return self.data_path / "recommendations"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.data_path / 'mlflow.db'}"
+
+    def local_environment(self) -> dict[str, str]:
+        """Environment that keeps Prefect and MLflow local, quiet and under the data directory."""
+        return {
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "PREFECT_HOME": str(self.data_path / ".prefect"),
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
