@@ -1,0 +1,44 @@
+-- Item pairs seen together in a session (session_id, or a gap-based session when absent) in
+-- the last $covis_days days before the cutoff; top $top_n neighbours per item by a decayed
+-- co-occurrence score. Sessions are capped at their $max_session_items latest items.
+-- Reads: events_asof. Parameters: $as_of, $covis_days, $top_n, $max_session_items.
+with events as (
+    select session_key, item_id, max(ts) as ts, max(decay) as decay
+    from events_asof
+    where age_days < $covis_days
+    group by session_key, item_id
+),
+
+capped as (
+    select *
+    from events
+    qualify row_number() over (partition by session_key order by ts desc, item_id)
+        <= $max_session_items
+),
+
+pairs as (
+    select
+        a.item_id,
+        b.item_id as other_item_id,
+        count(*) as n_sessions,
+        sum(least(a.decay, b.decay)) as score
+    from capped as a
+    inner join capped as b on a.session_key = b.session_key and a.item_id <> b.item_id
+    group by a.item_id, b.item_id
+),
+
+final as (
+    select
+        item_id,
+        other_item_id,
+        $as_of::timestamp as as_of,
+        n_sessions,
+        score,
+        row_number() over (
+            partition by item_id order by score desc, n_sessions desc, other_item_id
+        ) as neighbour_rank
+    from pairs
+    qualify neighbour_rank <= $top_n
+)
+
+select * from final
