@@ -89,7 +89,9 @@ class ShopConfig:
 
 PRESETS: dict[str, ShopConfig] = {
     "tiny": ShopConfig(n_users=200, n_items=300, n_categories=8, days=30, target_events=4_000),
-    "small": ShopConfig(n_users=2_000, n_items=1_000, n_categories=12, days=45, target_events=60_000),
+    "small": ShopConfig(
+        n_users=2_000, n_items=1_000, n_categories=12, days=45, target_events=60_000
+    ),
     "demo": ShopConfig(
         n_users=20_000, n_items=5_000, n_categories=30, days=60, target_events=1_000_000
     ),
@@ -169,7 +171,9 @@ def _ts_array(us: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
 
 def _format_ids(prefix: str, ids: np.ndarray, width: int) -> pa.Array:
     """String ids such as 'u000123' for integer ids."""
-    text = np.char.add(prefix, np.char.zfill(np.asarray(ids, dtype=np.int64).astype(np.str_), width))
+    text = np.char.add(
+        prefix, np.char.zfill(np.asarray(ids, dtype=np.int64).astype(np.str_), width)
+    )
     return pa.array(text, pa.string())
 
 
@@ -179,7 +183,9 @@ def _write(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression=COMPRESSION)
 
 
-def _categorical_rows(rng: np.random.Generator, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _categorical_rows(
+    rng: np.random.Generator, weights: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
     """For each entry of `rows`, a column index drawn with probabilities from that row of `weights`."""
     n, c = weights.shape
     cdf = np.cumsum(weights, axis=1)
@@ -192,7 +198,8 @@ def _categorical_rows(rng: np.random.Generator, weights: np.ndarray, rows: np.nd
 
 def _segment_starts(counts: np.ndarray) -> np.ndarray:
     """Index of the first element of each segment of a concatenation with these lengths."""
-    return np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    return np.cumsum(counts) - counts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +261,9 @@ class _Catalog:
 
     def draw(self, rng: np.random.Generator, categories: np.ndarray) -> np.ndarray:
         """Items drawn by popularity inside the given categories."""
-        pos = np.searchsorted(self.global_cdf, categories + rng.random(categories.size), side="right")
+        pos = np.searchsorted(
+            self.global_cdf, categories + rng.random(categories.size), side="right"
+        )
         return self.sorted_items[np.minimum(pos, self.sorted_items.size - 1)]
 
     def valid(self, items: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -434,10 +443,8 @@ def _build_users(
     w_before = (1 - _BACKGROUND) * dom_before + background
     w_after = (1 - _BACKGROUND) * dom_after + background
     span = period.end_us - active_from
-    drift_us = np.where(
-        drifts, active_from + (rng.uniform(0.3, 0.7, n) * span).astype(np.int64), NEVER
-    )
-    drift_us = np.where(drifts, drift_us // US * US, NEVER)
+    drift_at = (active_from + (rng.uniform(0.3, 0.7, n) * span).astype(np.int64)) // US * US
+    drift_us = np.where(drifts, drift_at, NEVER)
     activity = rng.lognormal(-(_ACTIVITY_SIGMA**2) / 2, _ACTIVITY_SIGMA, n)
     if (~zero).any():  # mean 1 over the chunk's active users keeps the event count on target
         activity /= activity[~zero].mean()
@@ -557,7 +564,9 @@ def _simulate_chunk(
     # One purchase per (user, item) in durable categories; the first one seeds repeats otherwise.
     order = np.lexsort((p_ts, p_item, p_user))
     first = np.ones(order.size, dtype=bool)
-    first[1:] = (p_user[order][1:] != p_user[order][:-1]) | (p_item[order][1:] != p_item[order][:-1])
+    first[1:] = (p_user[order][1:] != p_user[order][:-1]) | (
+        p_item[order][1:] != p_item[order][:-1]
+    )
     is_first = np.empty(order.size, dtype=bool)
     is_first[order] = first
     cons = catalog.consumable[catalog.category[p_item]]
