@@ -127,6 +127,43 @@ def features(
     features_flow(FeatureParams(data_dir=str(settings.data_path), as_of=as_of, snapshot=snapshot))
 
 
+@app.command()
+def train(
+    data_dir: DataDir = None,
+    as_of: Annotated[datetime | None, typer.Option(help="Training cutoff (UTC); default just after the last event.")] = None,
+    horizon_days: Annotated[float, typer.Option(help="Label horizon h in days.")] = 7.0,
+    factors: Annotated[int, typer.Option(help="ALS factors.")] = 64,
+    iterations: Annotated[int, typer.Option(help="ALS iterations.")] = 12,
+    n_estimators: Annotated[int, typer.Option(help="Ranker boosting rounds.")] = 300,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
+    force_promote: Annotated[bool, typer.Option(help="Promote even if it does not beat the champion.")] = False,
+) -> None:
+    """Train, evaluate against baselines, log to MLflow and run the promotion gate (a Prefect flow)."""
+    settings = prepare(data_dir)
+    from flows.train import train_flow
+    from recpipe.params import ALSParams, RankerParams, TrainParams
+
+    result = train_flow(TrainParams(
+        data_dir=str(settings.data_path), as_of=as_of, label_horizon_days=horizon_days,
+        als=ALSParams(factors=factors, iterations=iterations),
+        ranker=RankerParams(n_estimators=n_estimators), experiment_name=experiment,
+        force_promote=force_promote))
+    typer.echo(_training_summary(result))
+
+
+def _training_summary(result: dict) -> str:
+    m = result["metrics"]
+    rows = [("ranker", "")] + [(f"baseline.{b}", f"baseline.{b}.") for b in
+                                ("popularity", "recent_popularity", "mf", "covis")]
+    lines = [f"{'model':28s} {'ndcg_at_10':>10s} {'recall_at_20':>12s}"]
+    for name, prefix in rows:
+        lines.append(f"{name:28s} {m[prefix + 'ndcg_at_10']:10.4f} {m[prefix + 'recall_at_20']:12.4f}")
+    lines.append(f"lift over best baseline: {m['lift.ndcg_at_10_over_best_baseline']:+.1%}")
+    lines.append(f"MLflow run {result['run_id']} (experiment {result['experiment']}), "
+                 f"version {result['version']}: {result['reason']}")
+    return "\n".join(lines)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

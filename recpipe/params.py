@@ -34,3 +34,53 @@ class FeatureParams(BaseModel):
     short_days: float = Field(7.0, gt=0, description="Short-term window of the drift signal.")
     covis_days: float = Field(30.0, gt=0, description="Window of co-visitation pairs.")
     covis_top_n: int = Field(50, ge=1, le=1000, description="Neighbours kept per item.")
+
+
+class ALSParams(BaseModel):
+    """implicit ALS hyperparameters."""
+
+    factors: int = Field(64, ge=1, le=512, description="Latent factors.")
+    regularization: float = Field(0.05, ge=0, description="L2 regularisation.")
+    iterations: int = Field(12, ge=1, le=200, description="ALS sweeps.")
+    alpha: float = Field(2.0, gt=0, description="Confidence scaling of interaction strength.")
+
+
+class CandidateParams(BaseModel):
+    """How many items each candidate source contributes, and the union cap per user."""
+
+    n_history: int = Field(50, ge=0, description="User's own items (repeat candidates).")
+    n_covis: int = Field(50, ge=0, description="Co-visitation neighbours of recent items.")
+    n_mf: int = Field(80, ge=0, description="MF top-N (history excluded).")
+    n_popular: int = Field(20, ge=0, description="Globally popular items.")
+    n_trending: int = Field(20, ge=0, description="Trending items.")
+    n_category: int = Field(40, ge=0, description="Popular items in the user's top categories.")
+    max_candidates: int = Field(200, ge=10, le=2000, description="Cap on the union per user.")
+
+
+class RankerParams(BaseModel):
+    """LightGBM lambdarank hyperparameters."""
+
+    n_estimators: int = Field(300, ge=1, le=5000, description="Boosting rounds (early stopping may use fewer).")
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2, le=1024)
+    min_data_in_leaf: int = Field(50, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+
+
+class TrainParams(BaseModel):
+    """A training run: cutoffs, model hyperparameters, evaluation and the promotion gate."""
+
+    data_dir: str | None = Field(None, description="Data directory; default RECPIPE_DATA_DIR or ./data.")
+    as_of: datetime | None = Field(None, description="Training cutoff (UTC); default just after the last event.")
+    label_horizon_days: float = Field(7.0, gt=0, le=60, description="h: label window length; train labels [as_of-2h, as_of-h), evaluation [as_of-h, as_of).")
+    als: ALSParams = Field(default_factory=ALSParams)
+    candidates: CandidateParams = Field(default_factory=CandidateParams)
+    ranker: RankerParams = Field(default_factory=RankerParams)
+    max_train_users: int = Field(20_000, ge=10, description="Labelled users sampled for ranker training.")
+    max_eval_users: int = Field(20_000, ge=10, description="Labelled users sampled for evaluation.")
+    cold_max_events: int = Field(5, ge=1, description="Users with fewer events are the cold segment.")
+    heavy_min_events: int = Field(100, ge=2, description="Users with at least this many events are heavy.")
+    seed: int = Field(42, description="Seed of every sampler and model.")
+    experiment_name: str | None = Field(None, description="MLflow experiment; default from settings.")
+    promotion_tolerance: float = Field(0.0, ge=0, description="Promote if ndcg_at_10 >= champion's - tolerance.")
+    force_promote: bool = Field(False, description="Promote regardless of the gate (a human decision).")

@@ -21,3 +21,11 @@ def default_as_of(lake_dir: Path) -> datetime:
     if last is None:
         raise ValueError(f"{lake_dir}: the lake holds no events; run `recpipe ingest` first")
     return last.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def lake_fingerprint(lake_dir: Path) -> str:
+    """Hash of every landed file's sha256: changes whenever the lake's content changes."""
+    import hashlib
+
+    fps = sorted(r.fingerprint for r in event_lake.read_manifest(lake_dir).ingests)
+    return hashlib.sha256("\n".join(fps).encode()).hexdigest()[:16]

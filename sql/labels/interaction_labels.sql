@@ -1,0 +1,27 @@
+-- One row per (user, item) with events in the label window [$start, $end): the best grade
+-- reached (e.g. view 1 < cart 2 < purchase 3). Reads: lake_events. Parameters: $start, $end,
+-- $event_types, $event_grades.
+with events as (
+    select user_id, item_id, event_type
+    from lake_events
+    where ts >= $start::timestamp and ts < $end::timestamp
+),
+
+grades as (
+    select unnest($event_types::varchar[]) as event_type, unnest($event_grades::integer[]) as grade
+),
+
+final as (
+    select
+        e.user_id,
+        e.item_id,
+        $start::timestamp as window_start,
+        $end::timestamp as window_end,
+        max(coalesce(g.grade, 1)) as grade,
+        count(*) as n_events
+    from events as e
+    left join grades as g on e.event_type = g.event_type
+    group by e.user_id, e.item_id
+)
+
+select * from final

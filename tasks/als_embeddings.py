@@ -1,0 +1,122 @@
+"""Matrix-factorisation embeddings with implicit's ALS, sklearn-shaped and seeded.
+
+Users unknown at fit time (or whose history changed since) get factors by folding in
+their interaction rows against the fixed item factors (`recalculate_user`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ALSEmbeddings:
+    """Hyperparameters in the constructor; `fit` fills user_factors/item_factors and id arrays."""
+
+    factors: int = 64
+    regularization: float = 0.05
+    iterations: int = 12
+    alpha: float = 2.0
+    random_state: int = 42
+    num_threads: int = 2
+
+    user_factors: np.ndarray | None = None
+    item_factors: np.ndarray | None = None
+    user_ids: np.ndarray | None = None
+    item_ids: np.ndarray | None = None
+
+    def _model(self):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, "blas")
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        return AlternatingLeastSquares(
+            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+            iterations=self.iterations, random_state=self.random_state,
+            num_threads=self.num_threads, calculate_training_loss=False)
+
+    def fit(self, matrix: sp.csr_matrix, user_ids: np.ndarray, item_ids: np.ndarray) -> ALSEmbeddings:
+        """Fit on a users x items strength matrix; keeps the id arrays with the factors."""
+        model = self._model()
+        model.fit(matrix.astype(np.float32).tocsr(), show_progress=False)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        self.user_ids, self.item_ids = np.asarray(user_ids), np.asarray(item_ids)
+        return self
+
+    def fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
+        """Factors for users given their rows over *this model's* items (least squares, one step)."""
+        if self.item_factors is None:
+            raise RuntimeError("fit or load the embeddings first")
+        model = self._model()
+        model.item_factors = self.item_factors
+        model.user_factors = np.zeros((1, self.factors), dtype=np.float32)
+        rows = np.arange(user_items.shape[0])
+        return np.asarray(model.recalculate_user(rows, user_items.astype(np.float32).tocsr()),
+                          dtype=np.float32)
+
+    def save(self, path: Path) -> Path:
+        """Factors, ids and hyperparameters in one .npz."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, user_factors=self.user_factors, item_factors=self.item_factors,
+                 user_ids=self.user_ids, item_ids=self.item_ids,
+                 hyper=np.array([self.factors, self.regularization, self.iterations, self.alpha,
+                                 self.random_state], dtype=np.float64))
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> ALSEmbeddings:
+        with np.load(path, allow_pickle=True) as z:
+            f, reg, it, alpha, rs = z["hyper"]
+            return cls(factors=int(f), regularization=float(reg), iterations=int(it),
+                       alpha=float(alpha), random_state=int(rs), user_factors=z["user_factors"],
+                       item_factors=z["item_factors"], user_ids=z["user_ids"], item_ids=z["item_ids"])
+
+
+def aligned_item_factors(emb: ALSEmbeddings, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Item factors re-indexed to `item_ids` (zeros for items the model never saw) and a known mask."""
+    import pandas as pd
+
+    pos = pd.Index(emb.item_ids).get_indexer(pd.Index(np.asarray(item_ids)))
+    out = np.zeros((len(item_ids), emb.factors), dtype=np.float32)
+    known = pos >= 0
+    out[known] = emb.item_factors[pos[known]]
+    return out, known
+
+
+@dataclass
+class EmbeddingsFile:
+    """An ALS fit saved to disk (the Prefect task result)."""
+
+    path: str
+    snapshot: str
+    n_users: int
+    n_items: int
+    seconds: float
+
+
+def als_embeddings_file(warehouse: Path, snapshot: str, factors: int, regularization: float,
+                        iterations: int, alpha: float, seed: int, out_path: str) -> EmbeddingsFile:
+    """Fit ALS on snapshot `snapshot`'s interaction matrix and save it to `out_path` (.npz)."""
+    import time
+
+    from tasks.snapshot_arrays import snapshot_arrays
+
+    t0 = time.perf_counter()
+    snap = snapshot_arrays(warehouse, snapshot)
+    emb = ALSEmbeddings(factors=factors, regularization=regularization, iterations=iterations,
+                        alpha=alpha, random_state=seed).fit(snap.interactions, snap.user_ids, snap.item_ids)
+    emb.save(Path(out_path))
+    seconds = time.perf_counter() - t0
+    logger.info("ALS on %s: %d users x %d items, %d non-zeros, %.1fs", snapshot, snap.n_users,
+                snap.n_items, snap.interactions.nnz, seconds)
+    return EmbeddingsFile(str(out_path), snapshot, snap.n_users, snap.n_items, seconds)

@@ -1,0 +1,93 @@
+"""Scored top-K lists for a batch of users: embeddings -> candidates -> features -> ranker.
+
+Shared by offline evaluation and by the batch recommendation job, so what is measured is
+what is shipped. User factors always come from folding the user's snapshot history into
+the model's item factors, so users who arrived after the fit are covered too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tasks.als_embeddings import ALSEmbeddings, aligned_item_factors
+from tasks.candidate_sets import CandidateConfig, CandidateSet, candidate_set
+from tasks.ranker_features import ranker_features
+from tasks.snapshot_arrays import SnapshotArrays
+
+
+@dataclass
+class EmbeddingView:
+    """MF factors aligned to a snapshot: item vectors per snapshot item, a fold-in map for users."""
+
+    emb: ALSEmbeddings
+    item_vecs: np.ndarray          # (n_items of snapshot, factors)
+    item_known: np.ndarray         # bool per snapshot item
+    col_map: np.ndarray            # snapshot item -> model item position (-1 unknown)
+
+    def user_vecs(self, snap: SnapshotArrays, users: np.ndarray) -> np.ndarray:
+        """Fold the users' snapshot history into the model's item factors."""
+        hist = snap.interactions[np.asarray(users, dtype=np.int64)].tocoo()
+        cols = self.col_map[hist.col]
+        keep = cols >= 0
+        m = sp.csr_matrix((hist.data[keep], (hist.row[keep], cols[keep])),
+                          shape=(len(users), len(self.emb.item_ids)), dtype=np.float32)
+        return self.emb.fold_in(m)
+
+
+def embedding_view(snap: SnapshotArrays, emb: ALSEmbeddings) -> EmbeddingView:
+    item_vecs, known = aligned_item_factors(emb, snap.item_ids)
+    col_map = pd.Index(np.asarray(emb.item_ids)).get_indexer(pd.Index(snap.item_ids))
+    return EmbeddingView(emb=emb, item_vecs=item_vecs, item_known=known, col_map=col_map)
+
+
+@dataclass
+class ScoredCandidates:
+    cands: CandidateSet
+    X: np.ndarray
+    scores: np.ndarray | None
+    user_vecs: np.ndarray
+
+
+def scored_candidates(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarray,
+                      cfg: CandidateConfig, booster=None, allowed: np.ndarray | None = None,
+                      drift_boost: float = 1.0, num_iteration: int | None = None) -> ScoredCandidates:
+    """Candidates and their features for `users`; ranker scores when a booster is given."""
+    uv = view.user_vecs(snap, users)
+    cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed)
+    feats = ranker_features(snap, cands, uv, view.item_vecs, drift_boost=drift_boost)
+    scores = None
+    if booster is not None:
+        scores = booster.predict(feats.X, num_iteration=num_iteration, num_threads=2)
+    return ScoredCandidates(cands=cands, X=feats.X, scores=scores, user_vecs=uv)
+
+
+def top_k(row: np.ndarray, item: np.ndarray, score: np.ndarray, n_rows: int, k: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the k items with the highest score (ties by item): (items, scores), -1 / NaN padded."""
+    order = np.lexsort((item, -score, row))
+    r, it, sc = row[order], item[order], score[order]
+    starts = np.searchsorted(r, r, side="left")
+    pos = np.arange(len(r)) - starts
+    keep = pos < k
+    recs = np.full((n_rows, k), -1, dtype=np.int64)
+    vals = np.full((n_rows, k), np.nan, dtype=np.float64)
+    recs[r[keep], pos[keep]] = it[keep]
+    vals[r[keep], pos[keep]] = sc[keep]
+    return recs, vals
+
+
+def pad_lists(recs: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Fill -1 slots of each row with fallback items (in order) not already in the row."""
+    out = recs.copy()
+    short = np.flatnonzero((out < 0).any(axis=1))
+    for r in short:  # rows needing padding are few (users with tiny candidate sets)
+        have = set(out[r][out[r] >= 0].tolist())
+        fill = [i for i in fallback.tolist() if i not in have]
+        slots = np.flatnonzero(out[r] < 0)
+        n = min(len(slots), len(fill))
+        out[r, slots[:n]] = fill[:n]
+    return out

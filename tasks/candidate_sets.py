@@ -1,0 +1,209 @@
+"""Candidate generation: a union of sources, each row tagged with the source's rank and score.
+
+Sources (all computed from one snapshot, so as of its cutoff):
+- `history`   the user's own items by decayed strength (repeat candidates);
+- `covis`     neighbours of the user's most recent items in `item_covisitation`;
+- `mf`        top items by ALS dot product, excluding the user's history (exact top-N);
+- `popular`   most popular items by decayed popularity;
+- `trending`  items whose last-7-day audience grows fastest;
+- `category`  popular items of the user's top categories, weighted by affinity.
+Each source's rank (1 = best, NaN when absent) becomes a ranker feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from tasks.snapshot_arrays import ITEM_FEATURES, USER_ITEM_FEATURES, SnapshotArrays
+
+SOURCES = ("history", "covis", "mf", "popular", "trending", "category")
+_POP = ITEM_FEATURES.index("decayed_popularity")
+_U7 = ITEM_FEATURES.index("n_users_7d")
+_TREND = ITEM_FEATURES.index("trend")
+_LAST = USER_ITEM_FEATURES.index("days_since_last")
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    """How many items each source contributes, and the cap on the union per user."""
+
+    n_history: int = 50
+    n_covis: int = 50
+    n_mf: int = 80
+    n_popular: int = 20
+    n_trending: int = 20
+    n_category: int = 40
+    covis_seeds: int = 5
+    top_categories: int = 3
+    max_candidates: int = 200
+
+
+@dataclass
+class CandidateSet:
+    """(user row, item) pairs for a batch of users; `row` indexes into `users`."""
+
+    users: np.ndarray                      # snapshot user positions of this batch
+    row: np.ndarray                        # int32, position in `users`
+    item: np.ndarray                       # int32, snapshot item position
+    ranks: dict[str, np.ndarray] = field(default_factory=dict)   # per source, float32, NaN absent
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # per source, float32, NaN absent
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def per_user(self) -> np.ndarray:
+        return np.bincount(self.row, minlength=len(self.users))
+
+
+@dataclass
+class SourceRows:
+    row: np.ndarray
+    item: np.ndarray
+    rank: np.ndarray
+    score: np.ndarray
+
+
+def csr_row_topn(m: sp.csr_matrix, n: int) -> SourceRows:
+    """Top-n entries of every row of a CSR matrix by value (ties by column), with 1-based ranks."""
+    m = m.tocsr()
+    m.eliminate_zeros()
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
+    order = np.lexsort((m.indices, -m.data, rows))
+    rows, cols, vals = rows[order], m.indices[order], m.data[order]
+    starts = np.repeat(m.indptr[:-1], np.diff(m.indptr))
+    rank = np.arange(len(rows)) - starts + 1
+    keep = rank <= n
+    return SourceRows(rows[keep], cols[keep].astype(np.int32), rank[keep].astype(np.float32),
+                      vals[keep].astype(np.float32))
+
+
+def _broadcast(n_rows: int, items: np.ndarray, scores: np.ndarray) -> SourceRows:
+    k = len(items)
+    return SourceRows(np.repeat(np.arange(n_rows, dtype=np.int32), k),
+                      np.tile(items.astype(np.int32), n_rows),
+                      np.tile(np.arange(1, k + 1, dtype=np.float32), n_rows),
+                      np.tile(scores.astype(np.float32), n_rows))
+
+
+def global_top(snap: SnapshotArrays, n: int, kind: str, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-n allowed items: `popular` (decayed), `alltime` (distinct users), `recent` (7 days), `trending`."""
+    if kind == "popular":
+        score = snap.item_feats[:, _POP].copy()
+    elif kind == "alltime":
+        score = snap.item_feats[:, ITEM_FEATURES.index("n_users_all")].copy()
+    elif kind == "recent":
+        score = snap.item_feats[:, _U7].copy()
+    else:
+        score = snap.item_feats[:, _TREND] * np.log1p(snap.item_feats[:, _U7])
+    score = np.nan_to_num(score, nan=0.0)
+    score[~allowed] = -np.inf
+    top = np.argsort(-score, kind="stable")[:n]
+    top = top[np.isfinite(score[top]) & (score[top] > 0)]
+    return top.astype(np.int32), score[top].astype(np.float32)
+
+
+def category_top_items(snap: SnapshotArrays, n: int, allowed: np.ndarray) -> sp.csr_matrix:
+    """Categories x items matrix holding each category's top-n allowed items, score = share of its popularity."""
+    pop = np.nan_to_num(snap.item_feats[:, _POP], nan=0.0) * allowed
+    cats = snap.item_category
+    m = sp.csr_matrix((pop, (cats, np.arange(snap.n_items))), shape=(len(snap.categories), snap.n_items))
+    top = csr_row_topn(m, n)
+    totals = np.asarray(m.sum(axis=1)).ravel()
+    vals = top.score / np.maximum(totals[top.row], 1e-9)
+    return sp.csr_matrix((vals, (top.row, top.item)), shape=m.shape)
+
+
+def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.csr_matrix | None,
+            allowed: np.ndarray) -> SourceRows:
+    """Exact top-n items by dot product per user (implicit's blocked top-k), excluding `exclude` rows."""
+    from implicit.cpu.topk import topk
+
+    if n <= 0 or user_vecs.shape[0] == 0:
+        return SourceRows(*(np.zeros(0, dtype=t) for t in (np.int32, np.int32, np.float32, np.float32)))
+    n_eff = min(n, int(allowed.sum()))
+    ids, scores = topk(item_vecs, np.ascontiguousarray(user_vecs, dtype=np.float32), n_eff,
+                       filter_query_items=exclude,
+                       filter_items=np.flatnonzero(~allowed).astype(np.int32) if (~allowed).any() else None,
+                       num_threads=2)
+    rows = np.repeat(np.arange(len(user_vecs), dtype=np.int32), n_eff)
+    ids, scores = ids.ravel(), scores.ravel()
+    rank = np.tile(np.arange(1, n_eff + 1, dtype=np.float32), len(user_vecs))
+    zero = ~np.any(user_vecs != 0, axis=1)
+    keep = (ids >= 0) & np.isfinite(scores) & ~np.repeat(zero, n_eff)
+    return SourceRows(rows[keep], ids[keep].astype(np.int32), rank[keep], scores[keep])
+
+
+def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray,
+                  item_vecs: np.ndarray, cfg: CandidateConfig, allowed: np.ndarray | None = None,
+                  sources: tuple[str, ...] = SOURCES) -> CandidateSet:
+    """Union of the candidate sources for snapshot users `users` (positions), capped per user.
+
+    `user_vecs` / `item_vecs` are MF factors aligned to `users` / snapshot items; `allowed`
+    masks items that may be recommended (default all).
+    """
+    users = np.asarray(users, dtype=np.int64)
+    allowed = np.ones(snap.n_items, dtype=bool) if allowed is None else allowed
+    hist = snap.interactions[users]
+    parts: dict[str, SourceRows] = {}
+    if "history" in sources:
+        parts["history"] = csr_row_topn(hist.multiply(allowed[None, :]).tocsr(), cfg.n_history)
+    if "covis" in sources:
+        # seeds: the user's covis_seeds most recent items, weighted by recency
+        recency = hist.copy()
+        recency.data = 1.0 / (1.0 + snap.ui_feats[_row_positions(snap, users), _LAST])
+        seeds = csr_row_topn(recency, cfg.covis_seeds)
+        seed_m = sp.csr_matrix((seeds.score, (seeds.row, seeds.item)), shape=hist.shape)
+        parts["covis"] = csr_row_topn((seed_m @ snap.covis).multiply(allowed[None, :]).tocsr(),
+                                      cfg.n_covis)
+    if "mf" in sources:
+        parts["mf"] = mf_topn(user_vecs, item_vecs, cfg.n_mf, hist, allowed)
+    if "popular" in sources:
+        parts["popular"] = _broadcast(len(users), *global_top(snap, cfg.n_popular, "popular", allowed))
+    if "trending" in sources:
+        parts["trending"] = _broadcast(len(users), *global_top(snap, cfg.n_trending, "trending", allowed))
+    if "category" in sources:
+        top_cats = csr_row_topn(snap.affinity[users], cfg.top_categories)
+        user_cats = sp.csr_matrix((top_cats.score, (top_cats.row, top_cats.item)),
+                                  shape=(len(users), len(snap.categories)))
+        per_cat = category_top_items(snap, cfg.n_category, allowed)
+        parts["category"] = csr_row_topn((user_cats @ per_cat).tocsr(), cfg.n_category)
+    return union(users, parts, snap.n_items, cfg.max_candidates)
+
+
+def _row_positions(snap: SnapshotArrays, users: np.ndarray) -> np.ndarray:
+    """Positions in the snapshot's CSR data of the rows `users`, in row order."""
+    starts, ends = snap.interactions.indptr[users], snap.interactions.indptr[users + 1]
+    lengths = ends - starts
+    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return np.arange(lengths.sum()) + offsets
+
+
+def union(users: np.ndarray, parts: dict[str, SourceRows], n_items: int, cap: int) -> CandidateSet:
+    """Deduplicate (row, item) across sources; keep per-source rank/score; cap by best rank."""
+    if not parts:
+        raise ValueError("no candidate sources")
+    keys = np.concatenate([p.row.astype(np.int64) * n_items + p.item for p in parts.values()])
+    uniq = np.unique(keys)
+    ranks, scores = {}, {}
+    best = np.full(len(uniq), np.inf, dtype=np.float32)
+    for name in SOURCES:
+        r = np.full(len(uniq), np.nan, dtype=np.float32)
+        s = np.full(len(uniq), np.nan, dtype=np.float32)
+        if name in parts:
+            p = parts[name]
+            pos = np.searchsorted(uniq, p.row.astype(np.int64) * n_items + p.item)
+            r[pos], s[pos] = p.rank, p.score
+            best = np.fmin(best, r)
+        ranks[name], scores[name] = r, s
+    row = (uniq // n_items).astype(np.int32)
+    item = (uniq % n_items).astype(np.int32)
+    order = np.lexsort((item, best, row))
+    starts = np.searchsorted(row[order], row[order], side="left")
+    keep = order[(np.arange(len(order)) - starts) < cap]
+    keep.sort()
+    return CandidateSet(users=users, row=row[keep], item=item[keep],
+                        ranks={k: v[keep] for k, v in ranks.items()},
+                        scores={k: v[keep] for k, v in scores.items()})

@@ -1,0 +1,80 @@
+"""Ranker feature matrix for candidate (user, item) pairs, gathered from snapshot arrays.
+
+Columns: user features, item features, user-item features (NaN when the pair never met),
+the user's affinity to the item's category (with the drift signal), MF dot and cosine, and
+each candidate source's rank and score. Names are stable; the ranker stores them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tasks.candidate_sets import SOURCES, CandidateSet
+from tasks.snapshot_arrays import (
+    AFFINITY_FEATURES,
+    ITEM_FEATURES,
+    USER_FEATURES,
+    USER_ITEM_FEATURES,
+    SnapshotArrays,
+)
+
+FEATURE_NAMES: list[str] = (
+    [f"user.{f}" for f in USER_FEATURES]
+    + [f"item.{f}" for f in ITEM_FEATURES]
+    + [f"ui.{f}" for f in USER_ITEM_FEATURES]
+    + [f"cat.{f}" for f in AFFINITY_FEATURES]
+    + ["mf.dot", "mf.cosine", "mf.user_norm", "mf.item_norm"]
+    + [f"rank.{s}" for s in SOURCES]
+    + ["score.covis", "score.category", "n_sources", "cat.interest_now"]
+)
+
+
+@dataclass
+class RankerInput:
+    """Feature matrix (float32) row-aligned with a candidate set."""
+
+    X: np.ndarray
+    names: list[str]
+
+
+def ranker_features(snap: SnapshotArrays, cands: CandidateSet, user_vecs: np.ndarray,
+                    item_vecs: np.ndarray, drift_boost: float = 1.0) -> RankerInput:
+    """Gather the FEATURE_NAMES columns for every candidate row.
+
+    `user_vecs` is aligned to `cands.users`, `item_vecs` to snapshot items. `cat.interest_now`
+    blends long-term and short-term category share, with the short-term share weighted by
+    `drift_boost` (>1 follows recent interest harder).
+    """
+    n = len(cands)
+    u = cands.users[cands.row]
+    i = cands.item
+    cols: list[np.ndarray] = []
+    cols.append(snap.user_feats[u])
+    cols.append(snap.item_feats[i])
+    pos, found = snap.user_item_lookup(u, i)
+    ui = np.full((n, len(USER_ITEM_FEATURES)), np.nan, dtype=np.float32)
+    ui[found] = snap.ui_feats[pos[found]]
+    cols.append(ui)
+    cat = snap.item_category[i]
+    apos, afound = snap.affinity_lookup(u, cat)
+    aff = np.zeros((n, len(AFFINITY_FEATURES)), dtype=np.float32)
+    aff[afound] = np.nan_to_num(snap.affinity_feats[apos[afound]], nan=0.0)
+    cols.append(aff)
+    uv = user_vecs[cands.row]
+    iv = item_vecs[i]
+    dot = np.einsum("ij,ij->i", uv, iv)
+    un, inn = np.linalg.norm(uv, axis=1), np.linalg.norm(iv, axis=1)
+    cos = dot / np.maximum(un * inn, 1e-9)
+    cols.append(np.stack([dot, cos, un, inn], axis=1).astype(np.float32))
+    cols.append(np.stack([cands.ranks[s] for s in SOURCES], axis=1))
+    n_sources = np.sum(~np.isnan(np.stack([cands.ranks[s] for s in SOURCES], axis=1)), axis=1)
+    long_share = aff[:, AFFINITY_FEATURES.index("long_share")]
+    short_share = aff[:, AFFINITY_FEATURES.index("short_share")]
+    interest_now = (long_share + drift_boost * short_share) / (1.0 + drift_boost)
+    cols.append(np.stack([cands.scores["covis"], cands.scores["category"],
+                          n_sources.astype(np.float32), interest_now], axis=1))
+    X = np.concatenate([c.astype(np.float32, copy=False) for c in cols], axis=1)
+    assert X.shape[1] == len(FEATURE_NAMES)
+    return RankerInput(X=X, names=list(FEATURE_NAMES))

@@ -1,0 +1,169 @@
+"""A feature snapshot loaded as arrays aligned to one user and one item index.
+
+Candidate generation, ranker features and scoring gather from these arrays by position
+instead of joining tables row by row. Everything comes from the snapshot's tables in
+`warehouse.duckdb`, so it is as of the snapshot's cutoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tasks.feature_tables import SNAPSHOTS
+from tasks.interaction_matrix import InteractionMatrix
+
+USER_FEATURES = ("n_events", "n_view_7d", "n_view_30d", "n_cart_30d", "n_purchase_30d",
+                 "n_purchase_all", "days_since_last_event", "days_since_first_event",
+                 "active_days", "n_sessions", "n_items", "n_categories", "purchase_rate",
+                 "decayed_strength")
+ITEM_FEATURES = ("n_users_all", "n_users_30d", "n_users_7d", "n_users_1d", "n_purchase_all",
+                 "n_purchase_7d", "decayed_popularity", "cart_rate", "cart_to_purchase_rate",
+                 "purchase_rate", "trend", "age_days", "days_since_last_event",
+                 "repeat_buyer_share", "category_repeat_rate", "price")
+USER_ITEM_FEATURES = ("strength", "decayed_views", "decayed_carts", "decayed_purchases",
+                      "n_views", "n_carts", "n_purchases", "repeat_purchases", "days_since_last",
+                      "days_since_first", "days_since_last_purchase", "n_sessions")
+AFFINITY_FEATURES = ("decayed_share", "long_share", "short_share", "drift")
+
+
+@dataclass
+class SnapshotArrays:
+    """Feature tables of one snapshot as position-aligned arrays (users x items)."""
+
+    snapshot: str
+    as_of: datetime
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    categories: np.ndarray                 # category names; item_category indexes into it
+    item_category: np.ndarray              # int32 per item
+    item_available: np.ndarray             # bool per item
+    user_feats: np.ndarray                 # float32 (n_users, len(USER_FEATURES)), NaN when unknown
+    item_feats: np.ndarray                 # float32 (n_items, len(ITEM_FEATURES))
+    interactions: sp.csr_matrix            # strength, users x items, sorted indices
+    ui_feats: np.ndarray                   # float32 (nnz, len(USER_ITEM_FEATURES)) in CSR order
+    affinity: sp.csr_matrix                # decayed_share, users x categories
+    affinity_feats: np.ndarray             # float32 (nnz, len(AFFINITY_FEATURES)) in CSR order
+    covis: sp.csr_matrix                   # items x items co-visitation score
+    _ui_keys: np.ndarray = field(default=None, repr=False)
+    _aff_keys: np.ndarray = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._ui_keys = _csr_keys(self.interactions)
+        self._aff_keys = _csr_keys(self.affinity)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def matrix(self) -> InteractionMatrix:
+        """The strength matrix with its id maps."""
+        return InteractionMatrix(self.interactions, self.user_ids, self.item_ids, self.as_of)
+
+    def user_index(self, ids) -> np.ndarray:
+        return pd.Index(self.user_ids).get_indexer(pd.Index(np.asarray(ids)))
+
+    def item_index(self, ids) -> np.ndarray:
+        return pd.Index(self.item_ids).get_indexer(pd.Index(np.asarray(ids)))
+
+    def user_item_lookup(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position in ui_feats or -1, found mask) for each (user, item) pair."""
+        return _lookup(self._ui_keys, users.astype(np.int64) * self.n_items + items)
+
+    def affinity_lookup(self, users: np.ndarray, cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _lookup(self._aff_keys, users.astype(np.int64) * len(self.categories) + cats)
+
+
+def _csr_keys(m: sp.csr_matrix) -> np.ndarray:
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return rows * m.shape[1] + m.indices.astype(np.int64)
+
+
+def _lookup(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pos = np.searchsorted(keys, query)
+    pos = np.minimum(pos, max(len(keys) - 1, 0))
+    found = (keys[pos] == query) if len(keys) else np.zeros(len(query), dtype=bool)
+    return np.where(found, pos, -1), found
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    return con.sql(sql).df()
+
+
+def _ordered_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape, extra: np.ndarray
+                 ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """CSR from coordinates plus the `extra` per-entry matrix permuted into CSR order."""
+    keep = (rows >= 0) & (cols >= 0)
+    rows, cols, values, extra = rows[keep], cols[keep], values[keep], extra[keep]
+    order = np.lexsort((cols, rows))
+    rows, cols, values, extra = rows[order], cols[order], values[order], extra[order]
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.add.at(indptr, rows + 1, 1)
+    m = sp.csr_matrix((values.astype(np.float32), cols.astype(np.int32), np.cumsum(indptr)),
+                      shape=shape)
+    return m, extra.astype(np.float32)
+
+
+def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray | None = None
+                    ) -> SnapshotArrays:
+    """Load snapshot `snapshot` of `warehouse`; `extra_user_ids` adds rows for users without events."""
+    if snapshot not in SNAPSHOTS:
+        raise ValueError(f"unknown snapshot {snapshot!r}")
+    s = snapshot
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        uf = _fetch(con, f"select user_id, {', '.join(USER_FEATURES)} from {s}.user_features "
+                         "order by user_id")
+        itf = _fetch(con, f"select item_id, category, available, {', '.join(ITEM_FEATURES)} "
+                          f"from {s}.item_features order by item_id")
+        ui = _fetch(con, f"select user_id, item_id, {', '.join(USER_ITEM_FEATURES)} "
+                         f"from {s}.user_item_features")
+        aff = _fetch(con, f"select user_id, category, {', '.join(AFFINITY_FEATURES)} "
+                          f"from {s}.user_category_affinity")
+        cv = _fetch(con, f"select item_id, other_item_id, score from {s}.item_covisitation")
+        as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
+
+    user_ids = uf["user_id"].to_numpy()
+    if extra_user_ids is not None and len(extra_user_ids):
+        extra = pd.Index(np.asarray(extra_user_ids)).difference(pd.Index(user_ids))
+        user_ids = np.asarray(pd.Index(user_ids).append(extra).sort_values())
+    uidx = pd.Index(user_ids)
+    item_ids = itf["item_id"].to_numpy()
+    iidx = pd.Index(item_ids)
+    user_feats = np.full((len(user_ids), len(USER_FEATURES)), np.nan, dtype=np.float32)
+    user_feats[uidx.get_indexer(uf["user_id"])] = uf[list(USER_FEATURES)].to_numpy(np.float32, na_value=np.nan)
+    cats = pd.Index(pd.unique(itf["category"].astype(str))).sort_values()
+    item_category = cats.get_indexer(itf["category"].astype(str)).astype(np.int32)
+    item_feats = itf[list(ITEM_FEATURES)].to_numpy(np.float32, na_value=np.nan)
+
+    ui_rows = uidx.get_indexer(ui["user_id"])
+    ui_cols = iidx.get_indexer(ui["item_id"])
+    interactions, ui_feats = _ordered_csr(
+        ui_rows, ui_cols, ui["strength"].to_numpy(np.float32), (len(user_ids), len(item_ids)),
+        ui[list(USER_ITEM_FEATURES)].to_numpy(np.float32, na_value=np.nan))
+    aff_rows = uidx.get_indexer(aff["user_id"])
+    aff_cols = cats.get_indexer(aff["category"].astype(str))
+    affinity, aff_feats = _ordered_csr(
+        aff_rows, aff_cols, aff["decayed_share"].to_numpy(np.float32, na_value=0.0),
+        (len(user_ids), len(cats)),
+        aff[list(AFFINITY_FEATURES)].to_numpy(np.float32, na_value=np.nan))
+    cv_rows, cv_cols = iidx.get_indexer(cv["item_id"]), iidx.get_indexer(cv["other_item_id"])
+    keep = (cv_rows >= 0) & (cv_cols >= 0)
+    covis = sp.csr_matrix((cv["score"].to_numpy(np.float32)[keep], (cv_rows[keep], cv_cols[keep])),
+                          shape=(len(item_ids), len(item_ids)))
+    return SnapshotArrays(
+        snapshot=s, as_of=as_of, user_ids=user_ids, item_ids=item_ids,
+        categories=np.asarray(cats, dtype=object), item_category=item_category,
+        item_available=itf["available"].to_numpy(bool), user_feats=user_feats,
+        item_feats=item_feats, interactions=interactions, ui_feats=ui_feats, affinity=affinity,
+        affinity_feats=aff_feats, covis=covis)
