@@ -39,3 +39,23 @@ training_report_task = task(training_report_files, name="training_report_files")
 registered_run_task = task(log_training_run, name="mlflow_run")
 promotion_gate_task = task(promotion_gate, name="promotion_gate")
 markdown_artifact_task = task(markdown_artifact, name="markdown_artifact")
+
+from tasks.recommendation_publishing import (  # noqa: E402
+    discard_version,
+    new_version,
+    published_version,
+    recommendation_checks,
+)
+from tasks.scoring_model import exclusion_list, scoring_model  # noqa: E402
+from tasks.scoring_scope import scoring_scope  # noqa: E402
+from tasks.user_recommendations import user_recommendations  # noqa: E402
+
+scoring_model_task = task(scoring_model, name="scoring_model")
+exclusion_list_task = task(exclusion_list, name="exclusion_list")
+scoring_scope_task = task(scoring_scope, name="scoring_scope")
+new_version_task = task(new_version, name="new_version")
+user_recommendations_task = task(user_recommendations, name="user_recommendations",
+                                 task_run_name="user_recommendations[shard {shard}]")
+recommendation_checks_task = task(recommendation_checks, name="recommendation_checks")
+published_version_task = task(published_version, name="published_version")
+discard_version_task = task(discard_version, name="discard_version")

@@ -151,6 +151,102 @@ def train(
     typer.echo(_training_summary(result))
 
 
+@app.command()
+def recommend(
+    data_dir: DataDir = None,
+    as_of: Annotated[datetime | None, typer.Option(help="Cutoff (UTC); default just after the last event.")] = None,
+    top_k: Annotated[int, typer.Option(help="Items per user.")] = 20,
+    model_version: Annotated[str, typer.Option(help="Registered version or alias.")] = "champion",
+    n_shards: Annotated[int, typer.Option(help="User hash buckets.")] = 4,
+    explore_share: Annotated[float, typer.Option(help="Share of exploration slots (0 disables).")] = 0.1,
+    repurchase: Annotated[str, typer.Option(help="auto, exclude or ranker.")] = "auto",
+    category_cap: Annotated[int | None, typer.Option(help="Max items per category in a list.")] = None,
+    exclude_items: Annotated[str | None, typer.Option(help="File of item ids never to show.")] = None,
+) -> None:
+    """Score every user with the champion and publish a new table version (a Prefect flow)."""
+    settings = prepare(data_dir)
+    from flows.recommend import recommend_flow
+    from recpipe.params import RecommendParams
+
+    result = recommend_flow(RecommendParams(
+        data_dir=str(settings.data_path), as_of=as_of, top_k=top_k, model_version=model_version,
+        n_shards=n_shards, explore_share=explore_share, repurchase=repurchase,
+        category_cap=category_cap, exclude_items_file=exclude_items))
+    typer.echo(f"published {result['version']}: {result['n_users']:,} users, {result['n_rows']:,} rows "
+               f"-> {result['path']}")
+
+
+@app.command()
+def run(
+    events: Annotated[str, typer.Option(help="Event file, directory or glob.")],
+    items: Annotated[str | None, typer.Option(help="Item catalogue file.")] = None,
+    users: Annotated[str | None, typer.Option(help="Users file.")] = None,
+    data_dir: DataDir = None,
+    as_of: Annotated[datetime | None, typer.Option(help="Use only events before this (UTC).")] = None,
+    top_k: Annotated[int, typer.Option(help="Items per user.")] = 20,
+) -> None:
+    """The whole pipeline: ingest -> features -> train -> recommend (one parent Prefect flow)."""
+    settings = prepare(data_dir)
+    from flows.pipeline import run_flow
+    from recpipe.params import RunParams
+    from tasks.ingested_events import IngestError
+
+    try:
+        result = run_flow(RunParams(events=events, items=items, users=users,
+                                    data_dir=str(settings.data_path), as_of=as_of, top_k=top_k))
+    except IngestError as exc:
+        typer.echo(f"ingest failed: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(_run_summary(result, settings))
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = Path("data/demo"),
+    preset: Annotated[str, typer.Option(help="Synthetic shop preset.")] = "demo",
+) -> None:
+    """Generate a synthetic shop and run the whole pipeline on it."""
+    settings = prepare(data_dir)
+    from tasks.synthetic_shop import synthetic_shop
+
+    shop = settings.data_path / "shop"
+    if not (shop / "items.parquet").exists():
+        synthetic_shop(shop, preset, seed=42)
+    run(events=str(shop / "events"), items=str(shop / "items.parquet"), users=str(shop / "users.parquet"),
+        data_dir=settings.data_path, as_of=None, top_k=20)
+
+
+@app.command()
+def recs(
+    user_id: Annotated[str, typer.Argument(help="The user whose list to show.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Print one user's current recommendations with sources and item categories."""
+    settings = prepare(data_dir)
+    from tasks.recommendation_lookup import user_list
+
+    version, df = user_list(settings.recommendations_dir, settings.lake_dir, user_id)
+    if df.empty:
+        typer.echo(f"user {user_id} has no recommendations in version {version}")
+        raise typer.Exit(1)
+    typer.echo(f"user {user_id} - version {version} - model v{df['model_version'].iloc[0]}")
+    typer.echo(df[["rank", "item_id", "category", "source", "score", "propensity"]].to_string(index=False))
+
+
+def _run_summary(result: dict, settings: Settings) -> str:
+    recs_ = result["recommend"]
+    return "\n".join([
+        _training_summary(result["train"]), "",
+        f"recommendations: {recs_['n_users']:,} users x K -> {recs_['path']} (version {recs_['version']})",
+        f"DuckDB: {settings.warehouse_path} (view `recommendations`); rows by source: {recs_['by_source']}",
+        f"MLflow UI:  MLFLOW_TRACKING_URI={settings.tracking_uri} .venv/bin/mlflow ui "
+        f"--backend-store-uri {settings.tracking_uri} --port 5000",
+        f"Prefect UI: PREFECT_HOME={settings.data_path / '.prefect'} .venv/bin/prefect server start "
+        "--host 127.0.0.1 --port 4200",
+        f"one user's list: .venv/bin/recpipe recs USER_ID --data-dir {settings.data_path}",
+    ])
+
+
 def _training_summary(result: dict) -> str:
     m = result["metrics"]
     rows = [("ranker", "")] + [(f"baseline.{b}", f"baseline.{b}.") for b in

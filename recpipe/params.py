@@ -84,3 +84,39 @@ class TrainParams(BaseModel):
     experiment_name: str | None = Field(None, description="MLflow experiment; default from settings.")
     promotion_tolerance: float = Field(0.0, ge=0, description="Promote if ndcg_at_10 >= champion's - tolerance.")
     force_promote: bool = Field(False, description="Promote regardless of the gate (a human decision).")
+
+
+class RecommendParams(BaseModel):
+    """A batch scoring run: which model, list shape, business rules, exploration, publishing."""
+
+    data_dir: str | None = Field(None, description="Data directory; default RECPIPE_DATA_DIR or ./data.")
+    as_of: datetime | None = Field(None, description="Cutoff (UTC): features and embeddings are rebuilt from events before it. Default: just after the last event.")
+    top_k: int = Field(20, ge=1, le=500, description="Items per user.")
+    model_version: str = Field("champion", description="Registered version number, or alias (champion / challenger).")
+    n_shards: int = Field(4, ge=1, le=4096, description="User hash buckets scored independently (bounded memory; parallel).")
+    shard_concurrency: int = Field(1, ge=1, le=64, description="Shards scored at the same time in this process.")
+    cold_max_events: int = Field(3, ge=0, description="Users with fewer events get the cold-start list.")
+    repurchase: str = Field("auto", pattern="^(auto|exclude|ranker)$", description="Already-bought items: auto = hide them only in categories nobody re-buys; exclude = hide all bought within the window; ranker = leave to the model.")
+    repurchase_window_days: float = Field(365.0, gt=0, description="Purchases older than this do not count for the rule.")
+    category_cap: int | None = Field(None, ge=1, description="At most this many items per category in a user's list.")
+    exclude_items_file: str | None = Field(None, description="Items never to show (file with an item_id column, or one id per line).")
+    explore_share: float = Field(0.1, ge=0, le=0.5, description="Share of slots filled by exploration; 0 disables.")
+    explore_positions: list[int] | None = Field(None, description="1-based slots for explored items; default spread over the list.")
+    new_item_days: float = Field(14.0, gt=0, description="Items younger than this get an optimistic exploration prior.")
+    drift_boost: float = Field(1.0, ge=0, description="How strongly a drifting user's recent categories are weighted up.")
+    retention: int = Field(5, ge=1, description="Published versions kept on disk.")
+    seed: int = Field(0, description="Exploration seed (per user and run).")
+
+
+class RunParams(BaseModel):
+    """The whole pipeline: ingest -> features -> train -> recommend."""
+
+    events: str = Field(..., description="Event file, directory or glob.")
+    items: str | None = Field(None, description="Optional item catalogue.")
+    users: str | None = Field(None, description="Optional users file.")
+    data_dir: str | None = Field(None, description="Data directory.")
+    as_of: datetime | None = Field(None, description="Use only events before this (UTC); default after the last event.")
+    top_k: int = Field(20, ge=1, le=500, description="Items per user.")
+    max_bad_row_share: float | None = Field(None, ge=0, le=1, description="Ingest failure threshold.")
+    train: TrainParams = Field(default_factory=TrainParams)
+    recommend: RecommendParams = Field(default_factory=RecommendParams)

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 SNAPSHOTS = ("serve", "train", "eval")
 FEATURE_TABLES = ("user_features", "item_features", "user_category_affinity",
-                  "user_item_features", "item_covisitation")
+                  "user_item_features", "item_covisitation", "user_universe")
 
 
 @dataclass(frozen=True)

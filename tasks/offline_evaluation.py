@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from tasks import ranking_metrics as rm
 from tasks.candidate_scoring import EmbeddingView, pad_lists, scored_candidates, top_k
-from tasks.candidate_sets import SOURCES, CandidateConfig, csr_row_topn, global_top, mf_topn
+from tasks.candidate_sets import SOURCES, CandidateConfig, global_top, mf_topn
 from tasks.ranking_labels import LabelSet
 from tasks.snapshot_arrays import ITEM_FEATURES, USER_FEATURES, SnapshotArrays
 

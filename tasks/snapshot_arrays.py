@@ -97,8 +97,8 @@ def _lookup(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.where(found, pos, -1), found
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    return con.sql(sql).df()
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or {}).df()
 
 
 def _ordered_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape, extra: np.ndarray
@@ -115,25 +115,35 @@ def _ordered_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape, 
     return m, extra.astype(np.float32)
 
 
-def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray | None = None
-                    ) -> SnapshotArrays:
-    """Load snapshot `snapshot` of `warehouse`; `extra_user_ids` adds rows for users without events."""
+def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray | None = None,
+                    shard: tuple[int, int] | None = None) -> SnapshotArrays:
+    """Load snapshot `snapshot` of `warehouse`.
+
+    Users are those of `user_universe` (events before the cutoff, or listed in the users file)
+    plus `extra_user_ids`. With `shard=(i, n)` only users whose hash falls in bucket i of n
+    are loaded, so memory grows with the shard, not with all users; items are always whole.
+    """
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"unknown snapshot {snapshot!r}")
     s = snapshot
+    where, params = "", {}
+    if shard is not None:
+        where = "where hash(user_id) % $n_shards = $shard"
+        params = {"shard": int(shard[0]), "n_shards": int(shard[1])}
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        universe = _fetch(con, f"select user_id from {s}.user_universe {where} order by user_id", params)
         uf = _fetch(con, f"select user_id, {', '.join(USER_FEATURES)} from {s}.user_features "
-                         "order by user_id")
+                         f"{where}", params)
         itf = _fetch(con, f"select item_id, category, available, {', '.join(ITEM_FEATURES)} "
                           f"from {s}.item_features order by item_id")
         ui = _fetch(con, f"select user_id, item_id, {', '.join(USER_ITEM_FEATURES)} "
-                         f"from {s}.user_item_features")
+                         f"from {s}.user_item_features {where}", params)
         aff = _fetch(con, f"select user_id, category, {', '.join(AFFINITY_FEATURES)} "
-                          f"from {s}.user_category_affinity")
+                          f"from {s}.user_category_affinity {where}", params)
         cv = _fetch(con, f"select item_id, other_item_id, score from {s}.item_covisitation")
         as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
 
-    user_ids = uf["user_id"].to_numpy()
+    user_ids = np.asarray(pd.Index(universe["user_id"]).union(pd.Index(uf["user_id"])))
     if extra_user_ids is not None and len(extra_user_ids):
         extra = pd.Index(np.asarray(extra_user_ids)).difference(pd.Index(user_ids))
         user_ids = np.asarray(pd.Index(user_ids).append(extra).sort_values())

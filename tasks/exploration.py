@@ -1,0 +1,107 @@
+"""Exploration slots by Thompson sampling from per-item Beta posteriors of conversion.
+
+Each item's conversion (cart or purchase per view) has a Beta(a0 + conversions,
+b0 + views - conversions) posterior; items younger than `new_item_days` get an optimistic
+prior so they are tried. Draws are seeded per user and run: a user's uniform numbers come
+from a hash of (seed, user id, item), so a rerun gives the same table and adding users does
+not change anyone else's draws. Each explored row carries its propensity: the probability,
+estimated by Monte Carlo over the same posteriors, that Thompson sampling puts the item in
+the explored slots (ignoring per-user exclusions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import betaincinv
+
+from tasks.snapshot_arrays import ITEM_FEATURES, SnapshotArrays
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@dataclass(frozen=True)
+class ExploreConfig:
+    share: float = 0.1               # of the K slots; 0 disables
+    positions: tuple[int, ...] | None = None   # 1-based; default spread evenly over the list
+    new_item_days: float = 14.0
+    pool_size: int = 200
+    prior_a: float = 1.0
+    prior_b: float = 20.0
+    new_item_prior_a: float = 3.0
+    seed: int = 0
+    propensity_draws: int = 2000
+
+
+@dataclass
+class ExplorePool:
+    items: np.ndarray       # snapshot item positions
+    a: np.ndarray
+    b: np.ndarray
+    propensity: np.ndarray  # per pool item
+
+
+def n_explore_slots(k: int, cfg: ExploreConfig) -> int:
+    return int(round(k * cfg.share)) if cfg.share > 0 else 0
+
+
+def explore_positions(k: int, cfg: ExploreConfig) -> np.ndarray:
+    """0-based list positions for the explored items."""
+    n = n_explore_slots(k, cfg)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if cfg.positions:
+        pos = sorted({p - 1 for p in cfg.positions if 1 <= p <= k})[:n]
+        if len(pos) < n:
+            raise ValueError(f"need {n} explore positions within 1..{k}, got {cfg.positions}")
+        return np.array(pos, dtype=np.int64)
+    return np.array([int((j + 0.5) * k / n) for j in range(n)], dtype=np.int64)
+
+
+def explore_pool(snap: SnapshotArrays, allowed: np.ndarray, k: int, cfg: ExploreConfig) -> ExplorePool:
+    """Candidate items for exploration: new items first, then the least-viewed allowed items."""
+    f = snap.item_feats
+    views = np.nan_to_num(f[:, ITEM_FEATURES.index("n_users_all")], nan=0.0)
+    age = np.nan_to_num(f[:, ITEM_FEATURES.index("age_days")], nan=0.0)
+    conv = np.nan_to_num(f[:, ITEM_FEATURES.index("n_purchase_all")], nan=0.0)
+    is_new = age < cfg.new_item_days
+    order = np.lexsort((np.arange(snap.n_items), views, ~is_new))
+    order = order[allowed[order]][: cfg.pool_size]
+    a = cfg.prior_a + conv[order] + np.where(is_new[order], cfg.new_item_prior_a, 0.0)
+    b = cfg.prior_b + np.maximum(views[order] - conv[order], 0.0)
+    n = min(n_explore_slots(k, cfg), len(order))
+    rng = np.random.default_rng(cfg.seed)
+    prop = np.zeros(len(order))
+    if n and len(order):
+        draws = rng.beta(a, b, size=(cfg.propensity_draws, len(order)))
+        top = np.argpartition(-draws, n - 1, axis=1)[:, :n] if n < len(order) else \
+            np.tile(np.arange(len(order)), (cfg.propensity_draws, 1))
+        prop = np.bincount(top.ravel(), minlength=len(order)) / cfg.propensity_draws
+    return ExplorePool(items=order.astype(np.int64), a=a, b=b, propensity=prop)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        z = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+        z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+        z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+        return z ^ (z >> np.uint64(31))
+
+
+def user_hashes(user_ids: np.ndarray, seed: int) -> np.ndarray:
+    """A stable 64-bit hash per user id (any id type) and run seed."""
+    out = np.empty(len(user_ids), dtype=np.uint64)
+    for i, u in enumerate(user_ids):
+        out[i] = int.from_bytes(hashlib.blake2b(f"{seed}|{u}".encode(), digest_size=8).digest(), "little")
+    return out
+
+
+def thompson_draws(pool: ExplorePool, user_hash: np.ndarray) -> np.ndarray:
+    """(n_users, pool) posterior draws from per-(user, item) uniforms via the Beta inverse CDF."""
+    with np.errstate(over="ignore"):
+        z = _splitmix(user_hash[:, None] ^ _splitmix(pool.items.astype(np.uint64))[None, :])
+    u = (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    u = np.clip(u, 1e-12, 1 - 1e-12)
+    return betaincinv(pool.a[None, :], pool.b[None, :], u)

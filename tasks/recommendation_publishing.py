@@ -1,0 +1,133 @@
+"""Versioned, validated, atomically published recommendation tables.
+
+Layout under `recommendations/`:
+    v=<stamp>-<id>/part-<shard>.parquet   one directory per run (complete before it counts)
+    CURRENT                               the published version's name; replaced atomically
+A version becomes current only after its checks pass; CURRENT is the source of truth and the
+DuckDB view `recommendations` in warehouse.duckdb follows it (it is re-pointed after every
+publish and repaired by `ensure_view` if a run died between the two).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from tasks.expectation_suites import SuiteResult, validate_frame
+from tasks.sql_files import query
+
+logger = logging.getLogger(__name__)
+POINTER = "CURRENT"
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_\-./=*]+$")
+
+
+class PublishError(RuntimeError):
+    """The new version failed its checks; the previous version stays current."""
+
+
+@dataclass
+class PublishResult:
+    version: str
+    path: str
+    previous: str | None
+    removed: list[str]
+
+
+def new_version(recs_dir: Path) -> tuple[str, Path]:
+    """A fresh version name and its (empty) directory."""
+    name = "v=" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    path = Path(recs_dir) / name
+    path.mkdir(parents=True, exist_ok=False)
+    return name, path
+
+
+def current_version(recs_dir: Path) -> str | None:
+    """Name of the published version, or None before the first publish."""
+    p = Path(recs_dir) / POINTER
+    return p.read_text().strip() or None if p.exists() else None
+
+
+def version_files(recs_dir: Path, version: str) -> list[str]:
+    return sorted(str(p) for p in (Path(recs_dir) / version).glob("part-*.parquet"))
+
+
+def recommendation_checks(recs_dir: Path, version: str, blocked_items: list, k: int,
+                          n_users: int) -> SuiteResult:
+    """Run the `recommendations` suite on per-user aggregates of `version` computed in DuckDB."""
+    files = version_files(recs_dir, version)
+    if not files:
+        raise PublishError(f"{Path(recs_dir) / version}: no part files were written")
+    con = duckdb.connect()
+    try:
+        con.read_parquet(files).create_view("version_rows")
+        rows = con.sql("select typeof(item_id) from version_rows limit 1").fetchall()
+        item_type = rows[0][0] if rows else "VARCHAR"
+        if item_type not in ("BIGINT", "VARCHAR", "INTEGER"):
+            raise PublishError(f"unexpected item_id type {item_type}")
+        con.execute(f"create temp table blocked_items (item_id {item_type})")
+        if blocked_items:
+            con.executemany("insert into blocked_items values (?)", [[b] for b in blocked_items])
+        frame = query(con, "recommendations/recommendation_checks").df()
+    finally:
+        con.close()
+    return validate_frame(frame, "recommendations", {"k": int(k), "n_users": int(n_users)})
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def ensure_view(recs_dir: Path, warehouse: Path) -> str | None:
+    """Point the DuckDB view `recommendations` at the CURRENT version; returns that version."""
+    version = current_version(recs_dir)
+    if version is None:
+        return None
+    glob_path = str((Path(recs_dir) / version).resolve() / "part-*.parquet")
+    if not _SAFE_PATH.match(glob_path):  # the path is interpolated: a view cannot take parameters
+        raise ValueError(f"refusing to create a view over an unusual path {glob_path!r}")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"create or replace view recommendations as select * from read_parquet('{glob_path}')")
+    return version
+
+
+def published_version(recs_dir: Path, version: str, warehouse: Path, retention: int = 5) -> PublishResult:
+    """Make `version` current (atomic pointer swap), re-point the view, drop old versions."""
+    recs_dir = Path(recs_dir)
+    previous = current_version(recs_dir)
+    _atomic_write(recs_dir / POINTER, version + "\n")
+    ensure_view(recs_dir, warehouse)
+    removed = prune_versions(recs_dir, retention)
+    logger.info("published %s (previous %s)", version, previous)
+    return PublishResult(version, str(recs_dir / version), previous, removed)
+
+
+def prune_versions(recs_dir: Path, retention: int) -> list[str]:
+    """Delete all but the newest `retention` versions; never the current one."""
+    recs_dir = Path(recs_dir)
+    current = current_version(recs_dir)
+    versions = sorted(p.name for p in recs_dir.glob("v=*") if p.is_dir())
+    keep = set(versions[-max(retention, 1):]) | ({current} if current else set())
+    removed = [v for v in versions if v not in keep]
+    for v in removed:
+        shutil.rmtree(recs_dir / v, ignore_errors=True)
+    return removed
+
+
+def discard_version(recs_dir: Path, version: str) -> None:
+    """Remove an unpublished version directory (after a failed run)."""
+    if version != current_version(recs_dir):
+        shutil.rmtree(Path(recs_dir) / version, ignore_errors=True)

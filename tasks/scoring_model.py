@@ -1,0 +1,45 @@
+"""The registered model a scoring run uses, downloaded to local files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class ScoringModel:
+    version: str
+    run_id: str
+    booster_path: str
+    mf_path: str
+
+
+def scoring_model(tracking_uri: str, model_name: str, version_or_alias: str, dest: Path) -> ScoringModel:
+    """Download `model_name` @ `version_or_alias` ("champion" or a number): booster file + MF factors."""
+    from tasks.model_registry import load_model_version
+
+    loaded = load_model_version(tracking_uri, model_name, str(version_or_alias), Path(dest))
+    booster_path = Path(dest) / f"v{loaded.version}" / "booster.lgb"
+    booster_path.parent.mkdir(parents=True, exist_ok=True)
+    loaded.booster.save_model(str(booster_path))
+    return ScoringModel(str(loaded.version), loaded.run_id, str(booster_path), str(loaded.mf_path))
+
+
+def exclusion_list(path: str | None) -> tuple:
+    """Item ids from a Parquet/CSV file with an `item_id` column, or a text file of one id per line."""
+    if not path:
+        return ()
+    p = Path(path)
+    if p.suffix == ".parquet":
+        ids = pd.read_parquet(p, columns=["item_id"])["item_id"]
+    elif p.suffix == ".csv":
+        df = pd.read_csv(p)
+        if "item_id" not in df.columns:
+            raise ValueError(f"{p}: no item_id column (found {list(df.columns)})")
+        ids = df["item_id"]
+    else:
+        ids = pd.Series([line.strip() for line in p.read_text().splitlines() if line.strip()])
+    return tuple(np.asarray(ids).tolist())

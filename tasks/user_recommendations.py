@@ -1,0 +1,275 @@
+"""Per-user top-K recommendation rows for one shard of users, with the business rules.
+
+For each user of the shard (hash bucket of user ids in the `serve` snapshot):
+- warm users: candidates scored by the ranker; the re-purchase rule, a drift adjustment
+  (recent category interest weighted up when it departs from the long-term mix) and an
+  optional per-category cap are applied before taking the top of the list;
+- cold users (fewer than `cold_max_events` events, or none): trending items in the
+  categories of their first events if any, else popular items spread over categories;
+- exploration slots at fixed positions hold Thompson-sampled items (new items favoured);
+- unavailable and excluded items never appear, no item appears twice, and lists are padded
+  with popular items spread over categories to exactly K where the catalogue allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from tasks.als_embeddings import ALSEmbeddings
+from tasks.candidate_scoring import embedding_view, scored_candidates, top_k
+from tasks.candidate_sets import CandidateConfig, csr_row_topn
+from tasks.exploration import (
+    ExploreConfig,
+    explore_pool,
+    explore_positions,
+    n_explore_slots,
+    thompson_draws,
+    user_hashes,
+)
+from tasks.ranker_features import FEATURE_NAMES
+from tasks.snapshot_arrays import ITEM_FEATURES, USER_FEATURES, SnapshotArrays, snapshot_arrays
+
+logger = logging.getLogger(__name__)
+SOURCE_NAMES = ("ranker", "coldstart", "explore", "popular")
+_F = {n: i for i, n in enumerate(FEATURE_NAMES)}
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    """Business rules and list shape."""
+
+    top_k: int = 20
+    cold_max_events: int = 3
+    repurchase: str = "auto"            # auto | exclude | ranker
+    repurchase_window_days: float = 365.0
+    durable_repeat_rate: float = 0.05   # auto: categories re-bought by fewer buyers are durable
+    category_cap: int | None = None
+    exclude_items: tuple = ()
+    drift_threshold: float = 0.3
+    drift_boost: float = 1.0
+    batch_users: int = 5000
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
+
+
+@dataclass
+class ShardResult:
+    path: str
+    shard: int
+    n_users: int
+    n_rows: int
+    seconds: float
+    by_source: dict[str, int]
+
+
+def allowed_items(snap: SnapshotArrays, exclude_items: tuple) -> np.ndarray:
+    """Items that may be shown: available and not on the exclusion list."""
+    allowed = snap.item_available.copy()
+    if exclude_items:
+        pos = snap.item_index(np.asarray(list(exclude_items), dtype=snap.item_ids.dtype))
+        allowed[pos[pos >= 0]] = False
+    return allowed
+
+
+def spread_popular(snap: SnapshotArrays, allowed: np.ndarray, n: int) -> np.ndarray:
+    """Popular allowed items taken round-robin over categories (most popular category first)."""
+    pop = np.nan_to_num(snap.item_feats[:, ITEM_FEATURES.index("decayed_popularity")], nan=0.0)
+    idx = np.flatnonzero(allowed)
+    if len(idx) == 0:
+        return idx
+    cats = snap.item_category[idx]
+    order = np.lexsort((idx, -pop[idx], cats))
+    idx, cats = idx[order], cats[order]
+    within = np.arange(len(idx)) - np.searchsorted(cats, cats, side="left")
+    cat_pop = pd.Series(pop[idx]).groupby(cats).transform("max").to_numpy()
+    final = np.lexsort((idx, -cat_pop, within))
+    return idx[final][:n]
+
+
+def _repurchase_mask(snap: SnapshotArrays, X: np.ndarray, items: np.ndarray, cfg: RecommendConfig) -> np.ndarray:
+    """True for candidate rows the re-purchase rule removes."""
+    if cfg.repurchase == "ranker":
+        return np.zeros(len(items), dtype=bool)
+    bought = np.nan_to_num(X[:, _F["ui.n_purchases"]], nan=0.0) > 0
+    recent = np.nan_to_num(X[:, _F["ui.days_since_last_purchase"]], nan=np.inf) <= cfg.repurchase_window_days
+    mask = bought & recent
+    if cfg.repurchase == "auto":
+        repeat_rate = np.nan_to_num(snap.item_feats[items, ITEM_FEATURES.index("category_repeat_rate")], nan=0.0)
+        mask &= repeat_rate < cfg.durable_repeat_rate
+    elif cfg.repurchase != "exclude":
+        raise ValueError(f"repurchase must be auto, exclude or ranker, not {cfg.repurchase!r}")
+    return mask
+
+
+def _drift_adjusted(scores: np.ndarray, row: np.ndarray, X: np.ndarray, n_rows: int,
+                    cfg: RecommendConfig) -> np.ndarray:
+    """Add drift_boost x (user's score spread) x (short - long category share) for drifting users."""
+    drift = np.nan_to_num(X[:, _F["cat.short_share"]] - X[:, _F["cat.long_share"]], nan=0.0)
+    max_drift = np.zeros(n_rows)
+    np.maximum.at(max_drift, row, np.abs(drift))
+    spread = pd.Series(scores).groupby(row).std().reindex(range(n_rows)).fillna(0.0).to_numpy()
+    drifting = max_drift[row] >= cfg.drift_threshold
+    return scores + np.where(drifting, cfg.drift_boost * spread[row] * drift, 0.0)
+
+
+def _category_capped(row: np.ndarray, item: np.ndarray, score: np.ndarray, cats: np.ndarray,
+                     cap: int | None) -> np.ndarray:
+    """Mask keeping at most `cap` best-scored items per (user, category)."""
+    if not cap:
+        return np.ones(len(row), dtype=bool)
+    order = np.lexsort((item, -score, cats, row))
+    key = row[order].astype(np.int64) * (cats.max() + 1) + cats[order]
+    within = np.arange(len(order)) - np.searchsorted(key, key, side="left")
+    keep = np.zeros(len(row), dtype=bool)
+    keep[order] = within < cap
+    return keep
+
+
+def _coldstart_lists(snap: SnapshotArrays, users: np.ndarray, allowed: np.ndarray, k: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Trending items in the categories of the users' events (affinity-weighted); -1 where none."""
+    f = snap.item_feats
+    trend = np.nan_to_num(f[:, ITEM_FEATURES.index("n_users_7d")] * f[:, ITEM_FEATURES.index("trend")]
+                          + 0.1 * f[:, ITEM_FEATURES.index("n_users_30d")], nan=0.0) * allowed
+    per_cat = csr_row_topn(sp.csr_matrix((trend, (snap.item_category, np.arange(snap.n_items))),
+                                         shape=(len(snap.categories), snap.n_items)), k)
+    cat_items = sp.csr_matrix((per_cat.score, (per_cat.row, per_cat.item)),
+                              shape=(len(snap.categories), snap.n_items))
+    aff = snap.affinity[users]
+    top = csr_row_topn(aff @ cat_items, k)
+    return top_k(top.row, top.item, top.score, len(users), k)
+
+
+def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarray,
+              exp_items: np.ndarray, exp_score: np.ndarray, exp_prop: np.ndarray,
+              positions: np.ndarray, fallback: np.ndarray, k: int):
+    """Place explored items at `positions`, ranked items elsewhere in order, pad from fallback."""
+    n = ranked.shape[0]
+    items = np.full((n, k), -1, dtype=np.int64)
+    score = np.full((n, k), np.nan)
+    src = np.full((n, k), 3, dtype=np.int8)
+    prop = np.full((n, k), np.nan)
+    other = np.setdiff1d(np.arange(k), positions)
+    m = min(len(other), ranked.shape[1])
+    items[:, other[:m]], score[:, other[:m]], src[:, other[:m]] = ranked[:, :m], ranked_score[:, :m], ranked_src[:, :m]
+    if len(positions):
+        e = exp_items.shape[1]
+        ok = exp_items >= 0
+        cols = positions[:e]
+        items[:, cols] = np.where(ok, exp_items, -1)
+        score[:, cols] = np.where(ok, exp_score, np.nan)
+        src[:, cols] = np.where(ok, 2, 3)
+        prop[:, cols] = np.where(ok, exp_prop, np.nan)
+    for r in np.flatnonzero((items < 0).any(axis=1)):
+        row = items[r]
+        have = set(row[row >= 0].tolist())
+        fill = [i for i in fallback.tolist() if i not in have]
+        # keep the list dense: shift filled items up, pad at the end
+        present = [(row[c], score[r, c], src[r, c], prop[r, c]) for c in range(k) if row[c] >= 0]
+        present += [(i, np.nan, 3, np.nan) for i in fill[: k - len(present)]]
+        for c in range(k):
+            if c < len(present):
+                items[r, c], score[r, c], src[r, c], prop[r, c] = present[c]
+            else:
+                items[r, c], score[r, c], src[r, c], prop[r, c] = -1, np.nan, 3, np.nan
+    return items, score, src, prop
+
+
+def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg: RecommendConfig,
+                    allowed: np.ndarray, pool, fallback: np.ndarray, seed: int):
+    """Top-K (items, scores, sources, propensities) for snapshot users `users`."""
+    k = cfg.top_k
+    n_exp = min(n_explore_slots(k, cfg.explore), len(pool.items))
+    positions = explore_positions(k, cfg.explore)[:n_exp]
+    k_rank = k - n_exp
+    n_events = np.nan_to_num(snap.user_feats[users, USER_FEATURES.index("n_events")], nan=0.0)
+    warm = n_events >= cfg.cold_max_events
+    ranked = np.full((len(users), k_rank), -1, dtype=np.int64)
+    ranked_score = np.full((len(users), k_rank), np.nan)
+    ranked_src = np.full((len(users), k_rank), 0, dtype=np.int8)
+    if warm.any():
+        wu = users[warm]
+        sc = scored_candidates(snap, view, wu, cfg.candidates, booster=booster, allowed=allowed)
+        c = sc.cands
+        scores = _drift_adjusted(sc.scores, c.row, sc.X, len(wu), cfg)
+        keep = ~_repurchase_mask(snap, sc.X, c.item, cfg)
+        keep &= _category_capped(c.row, c.item, scores, snap.item_category[c.item], cfg.category_cap)
+        r, s = top_k(c.row[keep], c.item[keep], scores[keep], len(wu), k_rank)
+        ranked[warm], ranked_score[warm] = r, s
+    if (~warm).any():
+        cu = users[~warm]
+        r, s = _coldstart_lists(snap, cu, allowed, k_rank)
+        ranked[~warm], ranked_score[~warm] = r, s
+        ranked_src[~warm] = 1
+    exp_items = np.full((len(users), n_exp), -1, dtype=np.int64)
+    exp_score = np.full((len(users), n_exp), np.nan)
+    exp_prop = np.full((len(users), n_exp), np.nan)
+    if n_exp:
+        draws = thompson_draws(pool, user_hashes(snap.user_ids[users], seed))
+        taken = (ranked[:, :, None] == pool.items[None, None, :]).any(axis=1)
+        draws = np.where(taken, -np.inf, draws)
+        pick = np.argsort(-draws, axis=1, kind="stable")[:, :n_exp]
+        picked_draw = np.take_along_axis(draws, pick, axis=1)
+        ok = np.isfinite(picked_draw)
+        exp_items = np.where(ok, pool.items[pick], -1)
+        exp_score = np.where(ok, picked_draw, np.nan)
+        exp_prop = np.where(ok, pool.propensity[pick], np.nan)
+    return _assemble(ranked, ranked_score, ranked_src, exp_items, exp_score, exp_prop,
+                     positions, fallback, k)
+
+
+def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_path: str, mf_path: str,
+                         cfg: RecommendConfig, model_version: str, run_id: str, generated_at: datetime,
+                         out_path: str) -> ShardResult:
+    """Score every user of shard `shard` of `n_shards` and write their rows to `out_path` (Parquet)."""
+    import lightgbm as lgb
+
+    t0 = time.perf_counter()
+    snap = snapshot_arrays(warehouse, "serve", shard=(shard, n_shards))
+    view = embedding_view(snap, ALSEmbeddings.load(mf_path))
+    booster = lgb.Booster(model_file=str(booster_path))
+    if list(booster.feature_name()) != list(FEATURE_NAMES):
+        raise ValueError(f"model {model_version} expects features {booster.feature_name()[:5]}..., "
+                         "which this version of recpipe does not produce; retrain it")
+    allowed = allowed_items(snap, cfg.exclude_items)
+    pool = explore_pool(snap, allowed, cfg.top_k, cfg.explore)
+    fallback = spread_popular(snap, allowed, cfg.top_k * 3)
+    users = np.arange(snap.n_users)
+    frames = []
+    for start in range(0, len(users), cfg.batch_users):
+        batch = users[start:start + cfg.batch_users]
+        items, score, src, prop = recommend_batch(snap, view, booster, batch, cfg, allowed, pool,
+                                                  fallback, cfg.explore.seed)
+        valid = items >= 0
+        n, k = items.shape
+        frames.append(pd.DataFrame({
+            "user_id": np.repeat(snap.user_ids[batch], k)[valid.ravel()],
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), n)[valid.ravel()],
+            "item_id": snap.item_ids[np.where(valid, items, 0)].ravel()[valid.ravel()],
+            "score": score.ravel()[valid.ravel()],
+            "source": np.asarray(SOURCE_NAMES, dtype=object)[src.ravel()][valid.ravel()],
+            "propensity": prop.ravel()[valid.ravel()],
+        }))
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["user_id", "rank", "item_id", "score", "source", "propensity"])
+    # ranks stay 1..n without gaps after dropping impossible slots
+    df["rank"] = df.groupby("user_id", sort=False).cumcount().astype(np.int32) + 1
+    df["model_version"] = str(model_version)
+    df["run_id"] = str(run_id)
+    df["generated_at"] = pd.Timestamp(generated_at).as_unit("us")
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out_path, compression="zstd")
+    seconds = time.perf_counter() - t0
+    logger.info("shard %d/%d: %d users, %d rows in %.1fs", shard, n_shards, len(users), len(df), seconds)
+    return ShardResult(str(out_path), shard, len(users), len(df), seconds,
+                       df["source"].value_counts().to_dict())
