@@ -67,7 +67,7 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     base_key = [fingerprint, as_of, params.label_horizon_days, feat_cfg.__dict__]
     emb = {}
-    for snap, cut in (("train", t_train), ("eval", t_eval), ("serve", as_of)):
+    for snap in ("train", "eval", "serve"):
         key = config_hash(base_key, snap, params.als.model_dump(), params.seed)
         emb[snap] = als_embeddings_task(wh, snap, seed=params.seed, out_path=str(cache / f"als-{key}.npz"),
                                         **params.als.model_dump())

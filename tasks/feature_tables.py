@@ -84,12 +84,18 @@ def attach_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path,
 
 
 def events_asof(con: duckdb.DuckDBPyConnection, as_of: datetime, cfg: FeatureConfig) -> int:
-    """Temp table `events_asof`: lake events strictly before `as_of`, enriched; returns rows."""
+    """Temp tables `events_asof` (lake events strictly before `as_of`, enriched) and
+    `user_items_asof` (its per-(user, item) totals, which several feature tables share).
+
+    Returns the number of events.
+    """
     params = {"as_of": as_of, "event_types": list(cfg.event_weights),
               "event_weights": [float(w) for w in cfg.event_weights.values()],
               "half_life_days": float(cfg.half_life_days),
               "session_gap_minutes": int(cfg.session_gap_minutes)}
-    return create_table(con, "events_asof", "staging/events_asof", params, temp=True)
+    n = create_table(con, "events_asof", "staging/events_asof", params, temp=True)
+    create_table(con, "user_items_asof", "staging/user_items_asof", temp=True)
+    return n
 
 
 def feature_tables(lake_dir: Path, warehouse: Path, as_of: datetime, snapshot: str,

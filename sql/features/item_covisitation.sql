@@ -9,22 +9,49 @@ with events as (
     group by session_key, item_id
 ),
 
-capped as (
-    select *
+session_sizes as (
+    select session_key, count(*) as n_items
     from events
+    group by session_key
+),
+
+-- single-item sessions make no pair; only the few sessions over the cap need ranking
+multi_item as (
+    select e.session_key, e.item_id, e.ts, e.decay, s.n_items
+    from events as e
+    inner join session_sizes as s on e.session_key = s.session_key
+    where s.n_items >= 2
+),
+
+capped as (
+    select session_key, item_id, decay
+    from multi_item
+    where n_items <= $max_session_items
+    union all
+    select session_key, item_id, decay
+    from multi_item
+    where n_items > $max_session_items
     qualify row_number() over (partition by session_key order by ts desc, item_id)
         <= $max_session_items
 ),
 
-pairs as (
+-- a pair's count and score are symmetric: aggregate each unordered pair once, emit both ways
+unordered_pairs as (
     select
         a.item_id,
         b.item_id as other_item_id,
         count(*) as n_sessions,
         sum(least(a.decay, b.decay)) as score
     from capped as a
-    inner join capped as b on a.session_key = b.session_key and a.item_id <> b.item_id
+    inner join capped as b on a.session_key = b.session_key and a.item_id < b.item_id
     group by a.item_id, b.item_id
+),
+
+pairs as (
+    select item_id, other_item_id, n_sessions, score from unordered_pairs
+    union all
+    select other_item_id as item_id, item_id as other_item_id, n_sessions, score
+    from unordered_pairs
 ),
 
 final as (

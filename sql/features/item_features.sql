@@ -1,7 +1,9 @@
 -- One row per item known at the cutoff (catalogue items created before it, plus items seen in
 -- events): popularity per window, funnel conversion, trend, age, availability, repeat-buying.
--- Availability is the catalogue's current flag (a snapshot, not point-in-time).
--- Reads: events_asof, catalog. Parameters: $as_of.
+-- Availability is the catalogue's current flag (a snapshot, not point-in-time). Distinct users
+-- and buyers come from the per-pair totals (a user was active in a window exactly when their
+-- latest event with the item is inside it).
+-- Reads: events_asof, user_items_asof, catalog. Parameters: $as_of.
 with events as (
     select * from events_asof
 ),
@@ -16,10 +18,6 @@ stats as (
     select
         item_id,
         any_value(category) as event_category,
-        count(distinct user_id) as n_users_all,
-        count(distinct user_id) filter (where age_days < 30) as n_users_30d,
-        count(distinct user_id) filter (where age_days < 7) as n_users_7d,
-        count(distinct user_id) filter (where age_days < 1) as n_users_1d,
         count(*) filter (where event_type = 'view') as n_view_all,
         count(*) filter (where event_type = 'cart') as n_cart_all,
         count(*) filter (where event_type = 'purchase') as n_purchase_all,
@@ -31,11 +29,21 @@ stats as (
     group by item_id
 ),
 
+audience as (
+    select
+        item_id,
+        count(user_id) as n_users_all,
+        count(user_id) filter (where days_since_last < 30) as n_users_30d,
+        count(user_id) filter (where days_since_last < 7) as n_users_7d,
+        count(user_id) filter (where days_since_last < 1) as n_users_1d
+    from user_items_asof
+    group by item_id
+),
+
 buys as (
-    select user_id, item_id, any_value(category) as category, count(*) as n
-    from events
-    where event_type = 'purchase'
-    group by user_id, item_id
+    select user_id, item_id, category, n_purchases as n
+    from user_items_asof
+    where n_purchases > 0
 ),
 
 buyers as (
@@ -68,10 +76,10 @@ joined as (
         i.price,
         coalesce(i.available, true) as available,
         coalesce(i.created_at, s.first_event_ts) as born_ts,
-        coalesce(s.n_users_all, 0) as n_users_all,
-        coalesce(s.n_users_30d, 0) as n_users_30d,
-        coalesce(s.n_users_7d, 0) as n_users_7d,
-        coalesce(s.n_users_1d, 0) as n_users_1d,
+        coalesce(a.n_users_all, 0) as n_users_all,
+        coalesce(a.n_users_30d, 0) as n_users_30d,
+        coalesce(a.n_users_7d, 0) as n_users_7d,
+        coalesce(a.n_users_1d, 0) as n_users_1d,
         coalesce(s.n_view_all, 0) as n_view_all,
         coalesce(s.n_cart_all, 0) as n_cart_all,
         coalesce(s.n_purchase_all, 0) as n_purchase_all,
@@ -83,6 +91,7 @@ joined as (
     from universe as u
     left join items as i on u.item_id = i.item_id
     left join stats as s on u.item_id = s.item_id
+    left join audience as a on u.item_id = a.item_id
     left join buyers as b on u.item_id = b.item_id
 ),
 

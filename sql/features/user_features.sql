@@ -1,13 +1,13 @@
 -- One row per user with events before the cutoff: activity per event type and window,
--- recency, breadth and purchase rate. Reads: events_asof. Parameters: $as_of.
+-- recency, breadth and purchase rate. Item and category breadth come from the per-pair
+-- totals. Reads: events_asof, user_items_asof. Parameters: $as_of.
 with events as (
     select * from events_asof
 ),
 
-final as (
+activity as (
     select
         user_id,
-        $as_of::timestamp as as_of,
         count(*) as n_events,
         count(*) filter (where event_type = 'view' and age_days < 1) as n_view_1d,
         count(*) filter (where event_type = 'view' and age_days < 7) as n_view_7d,
@@ -25,13 +25,47 @@ final as (
         max(age_days) as days_since_first_event,
         count(distinct cast(ts as date)) as active_days,
         count(distinct session_key) as n_sessions,
-        count(distinct item_id) as n_items,
-        count(distinct category) as n_categories,
-        count(*) filter (where event_type = 'purchase')
-            / greatest(count(*) filter (where event_type = 'view'), 1) as purchase_rate,
         sum(weight * decay) as decayed_strength
     from events
     group by user_id
+),
+
+breadth as (
+    select
+        user_id,
+        count(item_id) as n_items,
+        count(distinct category) as n_categories
+    from user_items_asof
+    group by user_id
+),
+
+final as (
+    select
+        a.user_id,
+        $as_of::timestamp as as_of,
+        a.n_events,
+        a.n_view_1d,
+        a.n_view_7d,
+        a.n_view_30d,
+        a.n_view_all,
+        a.n_cart_1d,
+        a.n_cart_7d,
+        a.n_cart_30d,
+        a.n_cart_all,
+        a.n_purchase_1d,
+        a.n_purchase_7d,
+        a.n_purchase_30d,
+        a.n_purchase_all,
+        a.days_since_last_event,
+        a.days_since_first_event,
+        a.active_days,
+        a.n_sessions,
+        b.n_items,
+        b.n_categories,
+        a.n_purchase_all / greatest(a.n_view_all, 1) as purchase_rate,
+        a.decayed_strength
+    from activity as a
+    inner join breadth as b on a.user_id = b.user_id
 )
 
 select * from final

@@ -1,9 +1,10 @@
 -- Events strictly before the cutoff, with category, event weight, age and time decay.
--- The one place the point-in-time filter lives: every feature table reads this.
+-- The one place the point-in-time filter lives: every feature table reads this (directly or
+-- through staging/user_items_asof). Only the columns the feature files use are kept.
 -- Reads: lake_events, catalog. Parameters: $as_of, $event_types, $event_weights,
 -- $half_life_days, $session_gap_minutes.
 with events as (
-    select user_id, item_id, event_type, ts, session_id, price, quantity
+    select user_id, item_id, event_type, ts, session_id
     from lake_events
     where ts < $as_of::timestamp
 ),
@@ -16,6 +17,24 @@ catalog_categories as (
     select item_id, category from catalog
 ),
 
+-- gap-based session numbers are only ever used for events without a session id, but they
+-- count every event of the user; so the (sorting) window runs over those users' events only
+gap_users as (
+    select distinct user_id from events where session_id is null
+),
+
+sessioned_users_events as (
+    select e.user_id, e.item_id, e.event_type, e.ts, e.session_id as session_key
+    from events as e
+    anti join gap_users as g on e.user_id = g.user_id
+),
+
+gap_users_events as (
+    select e.*
+    from events as e
+    semi join gap_users as g on e.user_id = g.user_id
+),
+
 gaps as (
     select
         *,
@@ -25,7 +44,7 @@ gaps as (
                 > to_minutes(cast($session_gap_minutes as bigint)) then 1
             else 0
         end as new_session
-    from events
+    from gap_users_events
 ),
 
 sessions as (
@@ -37,25 +56,35 @@ sessions as (
     from gaps
 ),
 
+keyed as (
+    select * from sessioned_users_events
+    union all
+    select
+        user_id,
+        item_id,
+        event_type,
+        ts,
+        coalesce(
+            session_id, cast(user_id as varchar) || '#' || cast(gap_session_no as varchar)
+        ) as session_key
+    from sessions
+),
+
 final as (
     select
-        s.user_id,
-        s.item_id,
-        s.event_type,
-        s.ts,
-        coalesce(
-            s.session_id, cast(s.user_id as varchar) || '#' || cast(s.gap_session_no as varchar)
-        ) as session_key,
-        s.price,
-        s.quantity,
+        k.user_id,
+        k.item_id,
+        k.event_type,
+        k.ts,
+        k.session_key,
         coalesce(c.category, 'unknown') as category,
         coalesce(w.weight, 0.0) as weight,
-        date_diff('millisecond', s.ts, $as_of::timestamp) / 86400000.0 as age_days,
-        pow(0.5, date_diff('millisecond', s.ts, $as_of::timestamp) / 86400000.0
+        date_diff('millisecond', k.ts, $as_of::timestamp) / 86400000.0 as age_days,
+        pow(0.5, date_diff('millisecond', k.ts, $as_of::timestamp) / 86400000.0
             / $half_life_days) as decay
-    from sessions as s
-    left join catalog_categories as c on s.item_id = c.item_id
-    left join weights as w on s.event_type = w.event_type
+    from keyed as k
+    left join catalog_categories as c on k.item_id = c.item_id
+    left join weights as w on k.event_type = w.event_type
 )
 
 select * from final

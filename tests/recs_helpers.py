@@ -1,0 +1,93 @@
+"""Scoring setups shared by the recommendation tests: a lake, the `serve` snapshot, a booster
+and ALS factors on disk, and a one-call way to score all users with `user_recommendations`.
+
+No Prefect here: `scoring_setup` trains the ranker the way the train flow does (train
+snapshot as of `as_of - 2h`, labels in `[as_of - 2h, as_of - h)`, ALS per snapshot, lambdarank
+with early stopping) and fits the scoring ALS on the `serve` snapshot as of `as_of`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.als_embeddings import ALSEmbeddings
+from tasks.candidate_scoring import embedding_view
+from tasks.candidate_sets import CandidateConfig
+from tasks.feature_tables import FeatureConfig, feature_tables
+from tasks.ingested_events import ingested_events
+from tasks.lake_cutoffs import default_as_of
+from tasks.ranker_model import LambdaRanker
+from tasks.ranker_training_set import ranker_training_set
+from tasks.ranking_labels import DEFAULT_GRADES, interaction_labels, label_set
+from tasks.snapshot_arrays import snapshot_arrays
+from tasks.user_recommendations import RecommendConfig, user_recommendations
+
+H = timedelta(days=7)
+EVENT_TYPES = ["view", "cart", "purchase"]
+FEATURES = FeatureConfig(event_weights={"view": 1.0, "cart": 4.0, "purchase": 8.0})
+NOW = datetime(2027, 1, 1)  # ingestion clock: every synthetic event is in its past
+GENERATED_AT = datetime(2026, 11, 1)
+
+
+@dataclass
+class ScoringSetup:
+    """Everything `user_recommendations` needs for one shop."""
+
+    shop: Path
+    lake: Path
+    warehouse: Path
+    as_of: datetime
+    booster_path: str
+    mf_path: str
+    out_dir: Path
+
+    def score(self, cfg: RecommendConfig, name: str, n_shards: int = 1) -> pd.DataFrame:
+        """All users' rows under `cfg` (shards concatenated), sorted by (user_id, rank)."""
+        frames = []
+        for shard in range(n_shards):
+            out = self.out_dir / name / f"part-{shard:04d}.parquet"
+            user_recommendations(self.warehouse, shard, n_shards, self.booster_path, self.mf_path,
+                                 cfg, "1", "run-test", GENERATED_AT, str(out))
+            frames.append(pd.read_parquet(out))
+        df = pd.concat(frames, ignore_index=True)
+        return df.sort_values(["user_id", "rank"]).reset_index(drop=True)
+
+
+def ingest_shop(shop: Path, lake: Path, events: Path | None = None) -> Path:
+    """Land the shop's events (or `events`), catalogue and users in `lake`."""
+    ingested_events(events or shop / "events", lake, EVENT_TYPES, items=shop / "items.parquet",
+                    users=shop / "users.parquet", now=NOW)
+    return lake
+
+
+def train_booster(lake: Path, wh: Path, as_of: datetime, out: Path, seed: int = 42) -> str:
+    """A lambdarank booster trained like the train flow does (features as of as_of - 2h)."""
+    cut, end = as_of - 2 * H, as_of - H
+    feature_tables(lake, wh, cut, "train", FEATURES)
+    interaction_labels(lake, wh, "train", cut, end, DEFAULT_GRADES)
+    snap = snapshot_arrays(wh, "train")
+    emb = ALSEmbeddings(random_state=seed).fit(snap.interactions, snap.user_ids, snap.item_ids)
+    ts = ranker_training_set(snap, embedding_view(snap, emb), label_set(wh, "train", snap.item_ids),
+                             CandidateConfig(), seed=seed)
+    tr, va = ts.split()
+    ranker = LambdaRanker(random_state=seed).fit(*tr, ts.names, *va)
+    return str(ranker.save(out))
+
+
+def scoring_setup(shop: Path, root: Path, booster_path: str | None = None) -> ScoringSetup:
+    """Ingest `shop` under `root`, build the serve snapshot, fit ALS on it; train a booster
+    unless one is given (a booster only depends on feature names, so it can be shared)."""
+    lake = ingest_shop(shop, root / "lake")
+    wh = root / "warehouse.duckdb"
+    as_of = default_as_of(lake)
+    if booster_path is None:
+        booster_path = train_booster(lake, wh, as_of, root / "models" / "booster.lgb")
+    feature_tables(lake, wh, as_of, "serve", FEATURES)
+    snap = snapshot_arrays(wh, "serve")
+    emb = ALSEmbeddings(random_state=42).fit(snap.interactions, snap.user_ids, snap.item_ids)
+    mf_path = str(emb.save(root / "models" / "als-serve.npz"))
+    return ScoringSetup(shop, lake, wh, as_of, booster_path, mf_path, root / "recs")
