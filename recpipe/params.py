@@ -48,13 +48,13 @@ class ALSParams(BaseModel):
 class CandidateParams(BaseModel):
     """How many items each candidate source contributes, and the union cap per user."""
 
-    n_history: int = Field(50, ge=0, description="User's own items (repeat candidates).")
-    n_covis: int = Field(50, ge=0, description="Co-visitation neighbours of recent items.")
-    n_mf: int = Field(80, ge=0, description="MF top-N (history excluded).")
-    n_popular: int = Field(20, ge=0, description="Globally popular items.")
-    n_trending: int = Field(20, ge=0, description="Trending items.")
-    n_category: int = Field(40, ge=0, description="Popular items in the user's top categories.")
-    max_candidates: int = Field(200, ge=10, le=2000, description="Cap on the union per user.")
+    n_history: int = Field(30, ge=0, description="User's own items (repeat candidates).")
+    n_covis: int = Field(40, ge=0, description="Co-visitation neighbours of recent items.")
+    n_mf: int = Field(50, ge=0, description="MF top-N (history excluded).")
+    n_popular: int = Field(10, ge=0, description="Globally popular items.")
+    n_trending: int = Field(10, ge=0, description="Trending items.")
+    n_category: int = Field(30, ge=0, description="Popular items in the user's top categories.")
+    max_candidates: int = Field(150, ge=10, le=2000, description="Cap on the union per user.")
 
 
 class RankerParams(BaseModel):

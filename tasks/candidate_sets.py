@@ -30,15 +30,16 @@ _LAST = USER_ITEM_FEATURES.index("days_since_last")
 class CandidateConfig:
     """How many items each source contributes, and the cap on the union per user."""
 
-    n_history: int = 50
-    n_covis: int = 50
-    n_mf: int = 80
-    n_popular: int = 20
-    n_trending: int = 20
-    n_category: int = 40
+    n_history: int = 30
+    n_covis: int = 40
+    n_mf: int = 50
+    n_popular: int = 10
+    n_trending: int = 10
+    n_category: int = 30
     covis_seeds: int = 5
     top_categories: int = 3
-    max_candidates: int = 200
+    max_candidates: int = 150
+    mf_pool: int = 10_000
 
 
 @dataclass
@@ -116,6 +117,19 @@ def category_top_items(snap: SnapshotArrays, n: int, allowed: np.ndarray) -> sp.
     return sp.csr_matrix((vals, (top.row, top.item)), shape=m.shape)
 
 
+def mf_item_pool(snap: SnapshotArrays, allowed: np.ndarray, size: int) -> np.ndarray:
+    """The `size` most popular allowed items (all allowed items when fewer): the MF search space.
+
+    Exact top-N over every item costs users x items x factors; items outside the most popular
+    `size` rarely make a top-N and are still reachable through the other sources.
+    """
+    idx = np.flatnonzero(allowed)
+    if len(idx) <= size:
+        return idx
+    pop = np.nan_to_num(snap.item_feats[idx, _POP], nan=0.0)
+    return np.sort(idx[np.argsort(-pop, kind="stable")[:size]])
+
+
 def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.csr_matrix | None,
             allowed: np.ndarray) -> SourceRows:
     """Exact top-n items by dot product per user (implicit's blocked top-k), excluding `exclude` rows."""
@@ -159,7 +173,10 @@ def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray
         parts["covis"] = csr_row_topn((seed_m @ snap.covis).multiply(allowed[None, :]).tocsr(),
                                       cfg.n_covis)
     if "mf" in sources:
-        parts["mf"] = mf_topn(user_vecs, item_vecs, cfg.n_mf, hist, allowed)
+        pool = mf_item_pool(snap, allowed, cfg.mf_pool)
+        mf = mf_topn(user_vecs, item_vecs[pool], cfg.n_mf, hist[:, pool].tocsr(), np.ones(len(pool), bool))
+        mf.item = pool[mf.item].astype(np.int32)
+        parts["mf"] = mf
     if "popular" in sources:
         parts["popular"] = _broadcast(len(users), *global_top(snap, cfg.n_popular, "popular", allowed))
     if "trending" in sources:
@@ -185,16 +202,26 @@ def union(users: np.ndarray, parts: dict[str, SourceRows], n_items: int, cap: in
     """Deduplicate (row, item) across sources; keep per-source rank/score; cap by best rank."""
     if not parts:
         raise ValueError("no candidate sources")
-    keys = np.concatenate([p.row.astype(np.int64) * n_items + p.item for p in parts.values()])
-    uniq = np.unique(keys)
+    names = [n for n in SOURCES if n in parts]
+    keys = np.concatenate([parts[n].row.astype(np.int64) * n_items + parts[n].item for n in names])
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    uniq = sorted_keys[first]
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
     ranks, scores = {}, {}
     best = np.full(len(uniq), np.inf, dtype=np.float32)
+    offset = 0
     for name in SOURCES:
         r = np.full(len(uniq), np.nan, dtype=np.float32)
         s = np.full(len(uniq), np.nan, dtype=np.float32)
         if name in parts:
             p = parts[name]
-            pos = np.searchsorted(uniq, p.row.astype(np.int64) * n_items + p.item)
+            pos = inverse[offset:offset + len(p.item)]
+            offset += len(p.item)
             r[pos], s[pos] = p.rank, p.score
             best = np.fmin(best, r)
         ranks[name], scores[name] = r, s

@@ -93,8 +93,12 @@ def events_asof(con: duckdb.DuckDBPyConnection, as_of: datetime, cfg: FeatureCon
               "event_weights": [float(w) for w in cfg.event_weights.values()],
               "half_life_days": float(cfg.half_life_days),
               "session_gap_minutes": int(cfg.session_gap_minutes)}
+    t0 = time.perf_counter()
     n = create_table(con, "events_asof", "staging/events_asof", params, temp=True)
-    create_table(con, "user_items_asof", "staging/user_items_asof", temp=True)
+    t1 = time.perf_counter()
+    pairs = create_table(con, "user_items_asof", "staging/user_items_asof", temp=True)
+    logger.info("events_asof: %d rows in %.1fs; user_items_asof: %d rows in %.1fs", n, t1 - t0,
+                pairs, time.perf_counter() - t1)
     return n
 
 

@@ -62,10 +62,12 @@ def ranker_features(snap: SnapshotArrays, cands: CandidateSet, user_vecs: np.nda
     aff = np.zeros((n, len(AFFINITY_FEATURES)), dtype=np.float32)
     aff[afound] = np.nan_to_num(snap.affinity_feats[apos[afound]], nan=0.0)
     cols.append(aff)
-    uv = user_vecs[cands.row]
-    iv = item_vecs[i]
-    dot = np.einsum("ij,ij->i", uv, iv)
-    un, inn = np.linalg.norm(uv, axis=1), np.linalg.norm(iv, axis=1)
+    dot = np.empty(n, dtype=np.float32)
+    for s in range(0, n, 65536):  # chunks keep the gathered factor blocks in cache
+        e = min(s + 65536, n)
+        dot[s:e] = np.einsum("ij,ij->i", user_vecs[cands.row[s:e]], item_vecs[i[s:e]])
+    un = np.sqrt(np.einsum("ij,ij->i", user_vecs, user_vecs))[cands.row]
+    inn = np.sqrt(np.einsum("ij,ij->i", item_vecs, item_vecs))[i]
     cos = dot / np.maximum(un * inn, 1e-9)
     cols.append(np.stack([dot, cos, un, inn], axis=1).astype(np.float32))
     cols.append(np.stack([cands.ranks[s] for s in SOURCES], axis=1))

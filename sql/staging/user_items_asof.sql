@@ -10,7 +10,6 @@ final as (
         user_id,
         item_id,
         any_value(category) as category,
-        count(*) as n_events,
         sum(weight * decay) as strength,
         sum(case when event_type = 'view' then decay else 0.0 end) as decayed_views,
         sum(case when event_type = 'cart' then decay else 0.0 end) as decayed_carts,

@@ -105,10 +105,10 @@ def test_planted_interests_are_recovered(default_run):
           f"{hit_before.mean():.3f} before")
     assert len(users) >= 300                        # measured 722
     assert hit.mean() >= 0.80                       # measured 0.921
-    assert hit.mean() >= pop_hit.mean() + 0.4       # measured POP
+    assert hit.mean() >= pop_hit.mean() + 0.4       # measured 0.921 vs 0.291
     assert drift.sum() >= 50                        # measured 119
     assert hit[drift].mean() >= 0.60                # measured 0.756
-    assert hit[drift].mean() >= hit_before.mean() + 0.2  # measured BEFORE
+    assert hit[drift].mean() >= hit_before.mean() + 0.3  # measured 0.756 vs 0.185
 
 
 def _popular_top10(run: ModelRun) -> np.ndarray:
@@ -116,3 +116,64 @@ def _popular_top10(run: ModelRun) -> np.ndarray:
 
     snap = run.snaps["eval"]
     return global_top(snap, 10, "alltime", np.ones(snap.n_items, dtype=bool))[0]
+
+
+def _bought_in_top(run: ModelRun, k: int = 10) -> np.ndarray:
+    """(buyers x k) bool: slot holds an item the user purchased before the eval cutoff.
+
+    Buyers are the eval snapshot's users with `n_purchases > 0` on some item.
+    """
+    snap = run.snaps["eval"]
+    bought = snap.ui_feats[:, USER_ITEM_FEATURES.index("n_purchases")] > 0
+    rows = np.repeat(np.arange(snap.n_users), np.diff(snap.interactions.indptr))
+    keys = pd.Index(rows[bought].astype(np.int64) * snap.n_items + snap.interactions.indices[bought])
+    buyers = np.unique(rows[bought])
+    top = run.ranked_top(buyers, k)
+    slot_keys = buyers[:, None].astype(np.int64) * snap.n_items + top
+    return (keys.get_indexer(slot_keys.ravel()).reshape(top.shape) >= 0) & (top >= 0)
+
+
+@pytest.fixture(scope="module")
+def repeat_stats(consumable_run, durable_run) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, run in (("consumable", consumable_run), ("durable", durable_run)):
+        b = _bought_in_top(run)
+        out[name] = {"buyers": len(b), "top1": b[:, 0].mean(), "any3": b[:, :3].any(1).mean(),
+                     "any10": b.any(1).mean(), "per_user10": b.sum(1).mean()}
+        print(name, {k: round(float(v), 3) for k, v in out[name].items()})
+    return out
+
+
+def test_repeat_purchases_follow_the_category_kind(repeat_stats):
+    """Re-buying shops get their bought items back on top; durable shops much less so.
+
+    Measured (seed 11; seed 5 in brackets), share of buyers whose list has a bought item:
+    consumable top-1 1.000 (0.998), top-3 1.000 (1.000), top-10 1.000 (1.000);
+    durable    top-1 0.339 (0.437), top-3 0.612 (0.715), top-10 0.912 (0.880).
+    """
+    c, d = repeat_stats["consumable"], repeat_stats["durable"]
+    assert c["buyers"] >= 500 and d["buyers"] >= 500           # measured 876 / 909
+    assert c["any10"] >= 0.90 and c["top1"] >= 0.90
+    assert d["top1"] <= 0.60
+    assert d["top1"] <= c["top1"] - 0.30
+    assert d["any3"] <= c["any3"] - 0.15
+    assert d["per_user10"] < c["per_user10"]                  # measured 1.60 vs 2.09
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "labels count any interaction: in the durable shop 20% of (user, item) pairs bought before "
+    "the eval cutoff are viewed or carted again in the label week (never re-bought), so the "
+    "ranker rightly ranks them high for its objective; 91% of buyers get one in the top 10. "
+    "Hiding bought durable items is the recommendation job's re-purchase rule, not the ranker's."))
+def test_durable_shop_top10_almost_never_holds_bought_items(repeat_stats):
+    assert repeat_stats["durable"]["any10"] <= 0.05
+
+
+def test_cold_segment_metric_is_reported(default_run):
+    m = default_run.evaluation.metrics
+    n_cold = m["segment.cold.n_users"]
+    cold, cold_pop = m["segment.cold.ndcg_at_10"], m["segment.cold.baseline.popularity.ndcg_at_10"]
+    print(f"cold segment: {n_cold:.0f} users, ndcg_at_10 {cold:.4f} (popularity {cold_pop:.4f})")
+    assert n_cold > 0                                          # measured 77
+    assert math.isfinite(cold) and 0.0 < cold <= 1.0           # measured 0.240
+    assert cold >= cold_pop                                    # measured 0.240 vs 0.064
