@@ -32,7 +32,7 @@ from tasks.model_registry import TrainedBundle, flatten_params
 from tasks.offline_evaluation import EvalConfig
 from tasks.ranking_labels import DEFAULT_GRADES
 from tasks.report_figures import metrics_markdown
-from tasks.task_cache import config_hash
+from tasks.task_cache import cached_call, config_hash
 
 
 def _git_commit() -> str:
@@ -69,15 +69,15 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
     emb = {}
     for snap in ("train", "eval", "serve"):
         key = config_hash(base_key, snap, params.als.model_dump(), params.seed)
-        emb[snap] = als_embeddings_task(wh, snap, seed=params.seed, out_path=str(cache / f"als-{key}.npz"),
-                                        **params.als.model_dump())
+        emb[snap] = cached_call(als_embeddings_task, wh, snap, seed=params.seed,
+                                out_path=str(cache / f"als-{key}.npz"), **params.als.model_dump())
     ts_key = config_hash(base_key, params.als.model_dump(), params.candidates.model_dump(),
                          params.max_train_users, params.seed)
-    tset = ranker_training_set_task(wh, "train", emb["train"].path, cand_cfg, params.max_train_users,
-                                    params.seed, out_path=str(cache / f"trainset-{ts_key}.npz"))
+    tset = cached_call(ranker_training_set_task, wh, "train", emb["train"].path, cand_cfg,
+                       params.max_train_users, params.seed, out_path=str(cache / f"trainset-{ts_key}.npz"))
     rk_key = config_hash(ts_key, params.ranker.model_dump())
-    ranker = ranker_model_task(tset.path, params.ranker.model_dump(), params.seed,
-                               out_path=str(cache / f"ranker-{rk_key}.lgb"))
+    ranker = cached_call(ranker_model_task, tset.path, params.ranker.model_dump(), params.seed,
+                         out_path=str(cache / f"ranker-{rk_key}.lgb"))
     evaluation = model_evaluation_task(wh, "eval", emb["eval"].path, ranker.path, cand_cfg, eval_cfg)
 
     metrics = dict(evaluation.metrics)

@@ -64,7 +64,7 @@ class RankerParams(BaseModel):
     learning_rate: float = Field(0.05, gt=0, le=1)
     num_leaves: int = Field(31, ge=2, le=1024)
     min_data_in_leaf: int = Field(50, ge=1)
-    early_stopping_rounds: int = Field(30, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
 
 
 class TrainParams(BaseModel):

@@ -69,7 +69,7 @@ class SourceRows:
 
 def csr_row_topn(m: sp.csr_matrix, n: int) -> SourceRows:
     """Top-n entries of every row of a CSR matrix by value (ties by column), with 1-based ranks."""
-    m = m.tocsr()
+    m = m.tocsr(copy=True)
     m.eliminate_zeros()
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
     order = np.lexsort((m.indices, -m.data, rows))

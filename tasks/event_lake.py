@@ -12,15 +12,18 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_VERSION = 1
+_PARTITION_DATE = re.compile(r"(?:^|/)event_date=(\d{4}-\d{2}-\d{2})/")
 
 
 @dataclass
@@ -111,6 +114,28 @@ def lake_paths(lake_dir: Path, kind: str) -> list[str]:
     else:
         rel = manifest.files(kind)
     return [str(lake_dir / f) for f in rel]
+
+
+def event_files_between(lake_dir: Path, lo: datetime, hi: datetime) -> list[str]:
+    """Absolute paths of the landed event files that can hold rows with ts in [lo, hi].
+
+    Uses each ingest record's min/max ts and the `event_date=` partition of each file (files
+    without either are kept), so an ingest only reads the part of the lake its rows overlap.
+    """
+    lake_dir = Path(lake_dir)
+    out: list[str] = []
+    for rec in read_manifest(lake_dir).ingests:
+        if rec.kind != "events" or not rec.files:
+            continue
+        if rec.min_ts and rec.max_ts and (datetime.fromisoformat(rec.min_ts) > hi
+                                          or datetime.fromisoformat(rec.max_ts) < lo):
+            continue
+        for rel in rec.files:
+            day = _PARTITION_DATE.search(rel)
+            if day and not lo.date() <= date.fromisoformat(day.group(1)) <= hi.date():
+                continue
+            out.append(str(lake_dir / rel))
+    return out
 
 
 def publish_staged(lake_dir: Path, staging_dir: Path, records: list[tuple[IngestRecord, Path]],

@@ -87,7 +87,10 @@ def validate_frame(df: pd.DataFrame, suite_name: str,
         res = r.result or {}
         outcomes.append(ExpectationOutcome(
             expectation=cfg.type,
-            column=cfg.kwargs.get("column") or ",".join(cfg.kwargs.get("column_list", []) or []) or None,
+            column=(cfg.kwargs.get("column")
+                    or ",".join(cfg.kwargs.get("column_list", []) or [])
+                    or ",".join(c for c in (cfg.kwargs.get("column_A"), cfg.kwargs.get("column_B")) if c)
+                    or None),
             success=bool(r.success),
             unexpected_count=res.get("unexpected_count"),
             observed=res.get("observed_value"),

@@ -78,7 +78,8 @@ def explore_pool(snap: SnapshotArrays, allowed: np.ndarray, k: int, cfg: Explore
         draws = rng.beta(a, b, size=(cfg.propensity_draws, len(order)))
         top = np.argpartition(-draws, n - 1, axis=1)[:, :n] if n < len(order) else \
             np.tile(np.arange(len(order)), (cfg.propensity_draws, 1))
-        prop = np.bincount(top.ravel(), minlength=len(order)) / cfg.propensity_draws
+        # floored at one draw: an item that can be shown never has propensity 0 (1/p stays finite)
+        prop = np.maximum(np.bincount(top.ravel(), minlength=len(order)), 1) / cfg.propensity_draws
     return ExplorePool(items=order.astype(np.int64), a=a, b=b, propensity=prop)
 
 

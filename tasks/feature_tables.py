@@ -117,7 +117,7 @@ def feature_tables(lake_dir: Path, warehouse: Path, as_of: datetime, snapshot: s
     params = {"as_of": as_of, "short_days": float(cfg.short_days),
               "covis_days": float(cfg.covis_days), "top_n": int(cfg.covis_top_n),
               "max_session_items": int(cfg.max_session_items)}
-    with duckdb.connect(str(warehouse)) as con:
+    with duckdb.connect(str(warehouse), config={"preserve_insertion_order": False}) as con:
         attach_lake(con, lake_dir)
         t0 = time.perf_counter()
         result.rows["events_asof"] = events_asof(con, as_of, cfg)

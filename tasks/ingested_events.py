@@ -34,6 +34,7 @@ INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", 
              "UINTEGER", "UBIGINT"}
 NUM_TYPES = INT_TYPES | {"FLOAT", "DOUBLE", "REAL"}
 READABLE = (".parquet", ".csv", ".tsv", ".csv.gz")
+GX_SAMPLE_SEED = 20240611  # seeds the sample of good rows the events suite runs on
 
 
 class IngestError(RuntimeError):
@@ -193,7 +194,11 @@ def _num_expr(path: Path, col: str, fam: str) -> str:
 
 def _typed_events(path: Path, rel: duckdb.DuckDBPyRelation, id_types: dict[str, str]
                   ) -> tuple[duckdb.DuckDBPyRelation, dict[str, str]]:
-    """Map a raw relation onto the event contract with `*_raw` text kept for row checks."""
+    """Map a raw relation onto the event contract, keeping `*_raw` source values for row checks.
+
+    The `*_raw` columns are the source columns as read (text for CSV, typed for Parquet): the
+    checks only ask whether they are null, and only quarantined rows show `ts_raw` (as text).
+    """
     types = {c.lower(): _type_family(str(t)) for c, t in zip(rel.columns, rel.types, strict=True)}
     cols = {c.lower(): c for c in rel.columns}
     missing = [c for c in REQUIRED["events"] if c not in types]
@@ -209,13 +214,13 @@ def _typed_events(path: Path, rel: duckdb.DuckDBPyRelation, id_types: dict[str, 
         exprs.append(f"{e} as {key}")
     exprs.append(f"lower(trim(\"{cols['event_type']}\")) as event_type")
     exprs.append(f"{_ts_expr(path, cols['ts'], types['ts'])} as ts")
-    exprs.append(f"cast(\"{cols['ts']}\" as varchar) as ts_raw")
+    exprs.append(f"\"{cols['ts']}\" as ts_raw")
     exprs.append(f"cast(\"{cols['session_id']}\" as varchar) as session_id" if "session_id" in cols
                  else "cast(null as varchar) as session_id")
     for key in ("price", "quantity"):
         if key in cols:
             exprs.append(f"{_num_expr(path, cols[key], types[key])} as {key}")
-            exprs.append(f"cast(\"{cols[key]}\" as varchar) as {key}_raw")
+            exprs.append(f"\"{cols[key]}\" as {key}_raw")
         else:
             exprs += [f"cast(null as double) as {key}", f"cast(null as varchar) as {key}_raw"]
     return rel.select(", ".join(exprs)), out_types
@@ -223,9 +228,10 @@ def _typed_events(path: Path, rel: duckdb.DuckDBPyRelation, id_types: dict[str, 
 
 def _landed_events(con: duckdb.DuckDBPyConnection, lake_dir: Path, id_types: dict[str, str],
                    lo, hi) -> None:
-    """Temp view `landed_events`: lake rows in [lo, hi] (empty, typed, for a new lake)."""
-    files = event_lake.lake_paths(lake_dir, "events")
-    if files and lo is not None:
+    """Temp view `landed_events`: lake rows in [lo, hi] (empty and typed when no landed file
+    can hold such rows, e.g. for a new lake or a file newer than everything landed)."""
+    files = event_lake.event_files_between(lake_dir, lo, hi) if lo is not None else []
+    if files:
         rel = con.read_parquet(files).filter(
             duckdb.ColumnExpression("ts").between(duckdb.ConstantExpression(lo),
                                                   duckdb.ConstantExpression(hi)))
@@ -237,10 +243,36 @@ def _landed_events(con: duckdb.DuckDBPyConnection, lake_dir: Path, id_types: dic
     rel.create_view("landed_events", replace=True)
 
 
+def _gx_sample(con: duckdb.DuckDBPyConnection, rows_landed: int, sample_rows: int) -> pd.DataFrame:
+    """The good rows of `checked` the events suite runs on: all of them, or a seeded sample.
+
+    The sample keeps each row whose seeded hash of its source row falls below a threshold, so
+    it holds about `sample_rows` rows, costs one scan (no sort), and the same file always gives
+    the same sample whatever the thread count. `ts` is handed over as datetime64[ns], the
+    dtype GX compares vectorised (it loops in Python over other units).
+    """
+    cols = "user_id, item_id, event_type, ts, session_id, price, quantity"
+    if rows_landed <= sample_rows:
+        rel = con.sql(f"select {cols} from checked where reason is null")
+    else:
+        threshold = (sample_rows << 64) // rows_landed
+        rel = con.sql(f"select {cols} from checked where reason is null "
+                      "and hash(source_row, $seed::bigint) < $threshold::ubigint",
+                      params={"seed": GX_SAMPLE_SEED, "threshold": threshold})
+    frame = rel.df()
+    try:
+        frame["ts"] = frame["ts"].astype("datetime64[ns]")
+    except (OverflowError, ValueError):  # outside the ns range: leave it, GX still checks it
+        pass
+    return frame
+
+
 def _stage_events(con, path: Path, lake_dir: Path, staging: Path, ingest_id: str, n: int,
-                  settings: dict, id_types: dict[str, str]) -> tuple[FileReport, dict[str, str]]:
+                  settings: dict, id_types: dict[str, str], fingerprint: str | None = None
+                  ) -> tuple[FileReport, dict[str, str]]:
     """Check one events file and stage its good and quarantined rows; IngestError on file problems."""
-    report = FileReport(source=str(path), kind="events", fingerprint=event_lake.file_fingerprint(path))
+    report = FileReport(source=str(path), kind="events",
+                        fingerprint=fingerprint or event_lake.file_fingerprint(path))
     raw = _read_source(con, path)
     typed, file_id_types = _typed_events(path, raw, id_types)
     typed.create_view("raw_events", replace=True)
@@ -266,10 +298,7 @@ def _stage_events(con, path: Path, lake_dir: Path, staging: Path, ingest_id: str
             f"{path}: {bad:,} of {report.rows_in:,} rows ({share:.1%}) are bad, above the "
             f"allowed {settings['max_bad_row_share']:.1%} ({report.by_reason}); e.g. {ex}. "
             "Nothing was written to the lake.")
-    good = con.sql("select user_id, item_id, event_type, ts, session_id, price, quantity "
-                   "from checked where reason is null")
-    sample = settings["gx_sample_rows"]
-    frame = (good if report.rows_landed <= sample else good.order("random()").limit(sample)).df()
+    frame = _gx_sample(con, report.rows_landed, settings["gx_sample_rows"])
     gx = validate_frame(frame, "events", {"event_types": settings["event_types"],
                                           "min_ts": pd.Timestamp(settings["min_ts"]),
                                           "max_ts": pd.Timestamp(settings["max_ts"])})
@@ -309,9 +338,11 @@ _CATALOG_COLUMNS = {
 
 
 def _stage_catalog(con, path: Path, kind: str, staging: Path, ingest_id: str,
-                   id_types: dict[str, str]) -> tuple[FileReport, dict[str, str]]:
+                   id_types: dict[str, str], fingerprint: str | None = None
+                   ) -> tuple[FileReport, dict[str, str]]:
     """Check an items or users file against its suite and stage it as one Parquet snapshot."""
-    report = FileReport(source=str(path), kind=kind, fingerprint=event_lake.file_fingerprint(path))
+    report = FileReport(source=str(path), kind=kind,
+                        fingerprint=fingerprint or event_lake.file_fingerprint(path))
     raw = _read_source(con, path)
     types = {c.lower(): _type_family(str(t)) for c, t in zip(raw.columns, raw.types, strict=True)}
     cols = {c.lower(): c for c in raw.columns}
@@ -360,7 +391,7 @@ def _stage_catalog(con, path: Path, kind: str, staging: Path, ingest_id: str,
 def ingested_events(events: str | Path | None, lake_dir: Path, event_types: list[str],
                     items: str | Path | None = None, users: str | Path | None = None,
                     max_bad_row_share: float = 0.01, min_ts: datetime = datetime(2000, 1, 1),
-                    now: datetime | None = None, gx_sample_rows: int = 1_000_000,
+                    now: datetime | None = None, gx_sample_rows: int = 200_000,
                     reports_dir: Path | None = None) -> IngestSummary:
     """Validate and land event files (plus optional items/users snapshots) in the lake.
 
@@ -398,9 +429,10 @@ def ingested_events(events: str | Path | None, lake_dir: Path, event_types: list
             file_staging = staging / f"{n:03d}"
             if kind == "events":
                 rep, types = _stage_events(con, path, lake_dir, file_staging, ingest_id, n,
-                                           settings, id_types)
+                                           settings, id_types, fp)
             else:
-                rep, types = _stage_catalog(con, path, kind, file_staging, ingest_id, id_types)
+                rep, types = _stage_catalog(con, path, kind, file_staging, ingest_id, id_types,
+                                            fp)
             for k, v in types.items():
                 id_types.setdefault(k, v)
             seen.add(fp)

@@ -27,7 +27,7 @@ class LambdaRanker:
     lambda_l2: float = 1.0
     label_gain: tuple[float, ...] = (0.0, 1.0, 3.0, 7.0)
     eval_at: int = 10
-    early_stopping_rounds: int = 30
+    early_stopping_rounds: int = 50
     random_state: int = 42
     num_threads: int = 2
     booster: object = field(default=None, repr=False)

@@ -52,9 +52,13 @@ class TrainingSet:
 
 def ranker_training_set(snap: SnapshotArrays, view: EmbeddingView, labels: LabelSet,
                         cand_cfg: CandidateConfig, max_users: int = 20_000,
-                        valid_share: float = 0.1, seed: int = 42, batch_users: int = 5000
-                        ) -> TrainingSet:
-    """Build (X, y, group) for labelled users known at the train cutoff."""
+                        valid_share: float = 0.2, seed: int = 42, batch_users: int = 5000,
+                        negatives_per_user: int = 60) -> TrainingSet:
+    """Build (X, y, group) for labelled users known at the train cutoff.
+
+    Every positive candidate is kept with a seeded sample of at most `negatives_per_user`
+    negatives per user (0 keeps all), which bounds training rows without losing signal.
+    """
     rng = np.random.default_rng(seed)
     pos = snap.user_index(labels.user_ids)
     rows = np.flatnonzero(pos >= 0)
@@ -70,6 +74,16 @@ def ranker_training_set(snap: SnapshotArrays, view: EmbeddingView, labels: Label
         pos_per_user = np.bincount(sc.cands.row[y > 0], minlength=len(per_user))
         keep_user = pos_per_user > 0
         keep_row = keep_user[sc.cands.row]
+        if negatives_per_user > 0:
+            neg = y == 0
+            order = np.lexsort((rng.random(len(y)), neg, sc.cands.row))
+            r_sorted = sc.cands.row[order]
+            within = np.arange(len(order)) - np.searchsorted(r_sorted, r_sorted, side="left")
+            npos = pos_per_user[r_sorted]
+            sampled = np.zeros(len(y), dtype=bool)
+            sampled[order] = within < npos + negatives_per_user  # positives sort first
+            keep_row &= sampled
+            per_user = np.bincount(sc.cands.row[keep_row], minlength=len(per_user))
         Xs.append(sc.X[keep_row])
         ys.append(y[keep_row])
         groups.append(per_user[keep_user])

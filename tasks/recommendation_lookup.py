@@ -17,7 +17,7 @@ def user_list(recs_dir: Path, lake_dir: Path, user_id: str) -> tuple[str | None,
     if version is None:
         raise FileNotFoundError(f"{recs_dir}: nothing published yet; run `recpipe recommend`")
     con = duckdb.connect()
-    con.read_parquet(version_files(recs_dir, version)).create_view("recs")
+    con.read_parquet(version_files(recs_dir, version), hive_partitioning=False).create_view("recs")
     items = event_lake.lake_paths(lake_dir, "items")
     if items:
         con.read_parquet(items).create_view("catalog")

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -42,9 +42,21 @@ class PublishResult:
     removed: list[str]
 
 
+_STAMP = "%Y%m%dT%H%M%S%f"
+
+
 def new_version(recs_dir: Path) -> tuple[str, Path]:
-    """A fresh version name and its (empty) directory."""
-    name = "v=" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    """A fresh version name, later in sort order than every existing one, and its directory.
+
+    Retention keeps the newest versions by name, so names must sort in creation order even when
+    two runs start within the same clock tick.
+    """
+    stamp = datetime.now(UTC).replace(tzinfo=None)
+    existing = sorted(p.name for p in Path(recs_dir).glob("v=*")) if Path(recs_dir).exists() else []
+    if existing:
+        last = datetime.strptime(existing[-1][2:].split("-")[0], _STAMP)
+        stamp = max(stamp, last + timedelta(microseconds=1))
+    name = "v=" + stamp.strftime(_STAMP) + "-" + uuid.uuid4().hex[:6]
     path = Path(recs_dir) / name
     path.mkdir(parents=True, exist_ok=False)
     return name, path
@@ -84,11 +96,15 @@ def recommendation_checks(recs_dir: Path, version: str, blocked_items: list, k: 
 
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def ensure_view(recs_dir: Path, warehouse: Path) -> str | None:
@@ -100,7 +116,7 @@ def ensure_view(recs_dir: Path, warehouse: Path) -> str | None:
     if not _SAFE_PATH.match(glob_path):  # the path is interpolated: a view cannot take parameters
         raise ValueError(f"refusing to create a view over an unusual path {glob_path!r}")
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(f"create or replace view recommendations as select * from read_parquet('{glob_path}')")
+        con.execute(f"create or replace view recommendations as select * from read_parquet('{glob_path}', hive_partitioning = false)")
     return version
 
 

@@ -37,7 +37,13 @@ from tasks.exploration import (
     user_hashes,
 )
 from tasks.ranker_features import FEATURE_NAMES
-from tasks.snapshot_arrays import ITEM_FEATURES, USER_FEATURES, SnapshotArrays, snapshot_arrays
+from tasks.snapshot_arrays import (
+    ITEM_FEATURES,
+    USER_FEATURES,
+    USER_ITEM_FEATURES,
+    SnapshotArrays,
+    snapshot_arrays,
+)
 
 logger = logging.getLogger(__name__)
 SOURCE_NAMES = ("ranker", "coldstart", "explore", "popular")
@@ -96,25 +102,34 @@ def spread_popular(snap: SnapshotArrays, allowed: np.ndarray, n: int) -> np.ndar
     return idx[final][:n]
 
 
-def _repurchase_mask(snap: SnapshotArrays, X: np.ndarray, items: np.ndarray, cfg: RecommendConfig) -> np.ndarray:
-    """True for candidate rows the re-purchase rule removes."""
+def _bought_excluded(snap: SnapshotArrays, users: np.ndarray, items: np.ndarray,
+                     cfg: RecommendConfig) -> np.ndarray:
+    """True for (user, item) pairs the re-purchase rule hides (arrays of equal length)."""
     if cfg.repurchase == "ranker":
         return np.zeros(len(items), dtype=bool)
-    bought = np.nan_to_num(X[:, _F["ui.n_purchases"]], nan=0.0) > 0
-    recent = np.nan_to_num(X[:, _F["ui.days_since_last_purchase"]], nan=np.inf) <= cfg.repurchase_window_days
-    mask = bought & recent
+    if cfg.repurchase not in ("auto", "exclude"):
+        raise ValueError(f"repurchase must be auto, exclude or ranker, not {cfg.repurchase!r}")
+    pos, found = snap.user_item_lookup(users, items)
+    n_purch = np.zeros(len(items))
+    since = np.full(len(items), np.inf)
+    n_purch[found] = np.nan_to_num(snap.ui_feats[pos[found], USER_ITEM_FEATURES.index("n_purchases")], nan=0.0)
+    since[found] = np.nan_to_num(
+        snap.ui_feats[pos[found], USER_ITEM_FEATURES.index("days_since_last_purchase")], nan=np.inf)
+    mask = (n_purch > 0) & (since <= cfg.repurchase_window_days)
     if cfg.repurchase == "auto":
         repeat_rate = np.nan_to_num(snap.item_feats[items, ITEM_FEATURES.index("category_repeat_rate")], nan=0.0)
         mask &= repeat_rate < cfg.durable_repeat_rate
-    elif cfg.repurchase != "exclude":
-        raise ValueError(f"repurchase must be auto, exclude or ranker, not {cfg.repurchase!r}")
     return mask
 
 
 def _drift_adjusted(scores: np.ndarray, row: np.ndarray, X: np.ndarray, n_rows: int,
                     cfg: RecommendConfig) -> np.ndarray:
-    """Add drift_boost x (user's score spread) x (short - long category share) for drifting users."""
-    drift = np.nan_to_num(X[:, _F["cat.short_share"]] - X[:, _F["cat.long_share"]], nan=0.0)
+    """Add drift_boost x (user's score spread) x drift of the item's category for drifting users.
+
+    `cat.drift` is short-term minus long-term share, and 0 when the user has no recent events,
+    so only users active recently in new categories are moved.
+    """
+    drift = np.nan_to_num(X[:, _F["cat.drift"]], nan=0.0)
     max_drift = np.zeros(n_rows)
     np.maximum.at(max_drift, row, np.abs(drift))
     spread = pd.Series(scores).groupby(row).std().reindex(range(n_rows)).fillna(0.0).to_numpy()
@@ -125,19 +140,48 @@ def _drift_adjusted(scores: np.ndarray, row: np.ndarray, X: np.ndarray, n_rows: 
 def _category_capped(row: np.ndarray, item: np.ndarray, score: np.ndarray, cats: np.ndarray,
                      cap: int | None) -> np.ndarray:
     """Mask keeping at most `cap` best-scored items per (user, category)."""
-    if not cap:
+    if not cap or len(row) == 0:
         return np.ones(len(row), dtype=bool)
     order = np.lexsort((item, -score, cats, row))
-    key = row[order].astype(np.int64) * (cats.max() + 1) + cats[order]
+    key = row[order].astype(np.int64) * (int(cats.max()) + 1) + cats[order]
     within = np.arange(len(order)) - np.searchsorted(key, key, side="left")
     keep = np.zeros(len(row), dtype=bool)
     keep[order] = within < cap
     return keep
 
 
-def _coldstart_lists(snap: SnapshotArrays, users: np.ndarray, allowed: np.ndarray, k: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Trending items in the categories of the users' events (affinity-weighted); -1 where none."""
+def _fill_rows(items: np.ndarray, slots: np.ndarray, fallback: np.ndarray, cats: np.ndarray,
+               cap: int | None) -> np.ndarray:
+    """Fill -1 entries of `items` at column positions `slots` from `fallback`, in place and in
+    order, skipping items already in the row and categories at their cap. Returns filled mask."""
+    filled = np.zeros(items.shape, dtype=bool)
+    rows = np.flatnonzero((items[:, slots] < 0).any(axis=1))
+    fb = fallback.tolist()
+    for r in rows:  # only rows with gaps (few warm users; cold users are filled in bulk)
+        row = items[r]
+        have = set(row[row >= 0].tolist())
+        counts: dict[int, int] = {}
+        for it in row[row >= 0]:
+            counts[cats[it]] = counts.get(cats[it], 0) + 1
+        it_fb = iter(fb)
+        for c in slots:
+            if row[c] >= 0:
+                continue
+            for cand in it_fb:
+                if cand in have or (cap and counts.get(cats[cand], 0) >= cap):
+                    continue
+                row[c] = cand
+                have.add(cand)
+                counts[cats[cand]] = counts.get(cats[cand], 0) + 1
+                filled[r, c] = True
+                break
+    return filled
+
+
+def _coldstart_lists(snap: SnapshotArrays, users: np.ndarray, allowed: np.ndarray, k: int,
+                     cap: int | None, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Trending items in the categories of the users' events (affinity-weighted), then popular
+    items spread over categories; score is 1/rank (the list is ordered, not scored)."""
     f = snap.item_feats
     trend = np.nan_to_num(f[:, ITEM_FEATURES.index("n_users_7d")] * f[:, ITEM_FEATURES.index("trend")]
                           + 0.1 * f[:, ITEM_FEATURES.index("n_users_30d")], nan=0.0) * allowed
@@ -145,15 +189,45 @@ def _coldstart_lists(snap: SnapshotArrays, users: np.ndarray, allowed: np.ndarra
                                          shape=(len(snap.categories), snap.n_items)), k)
     cat_items = sp.csr_matrix((per_cat.score, (per_cat.row, per_cat.item)),
                               shape=(len(snap.categories), snap.n_items))
-    aff = snap.affinity[users]
-    top = csr_row_topn(aff @ cat_items, k)
-    return top_k(top.row, top.item, top.score, len(users), k)
+    top = csr_row_topn(snap.affinity[users] @ cat_items, 3 * k)
+    keep = _category_capped(top.row, top.item, top.score, snap.item_category[top.item], cap)
+    items, _ = top_k(top.row[keep], top.item[keep], top.score[keep], len(users), k)
+    no_history = (items < 0).all(axis=1)
+    if no_history.any() and len(spread):  # users without events: the same spread list, in bulk
+        head = spread[:k]
+        items[no_history, : len(head)] = head
+    _fill_rows(items, np.arange(k), spread, snap.item_category, cap)
+    score = np.where(items >= 0, 1.0 / np.arange(1, k + 1)[None, :], np.nan)
+    return items, score
+
+
+def _explore_picks(draws: np.ndarray, pool_items: np.ndarray, pool_cats: np.ndarray,
+                   ranked_cats: np.ndarray, n_exp: int, cap: int | None) -> np.ndarray:
+    """Indices into the pool of the n_exp best draws per user, respecting the category cap."""
+    draws = draws.copy()
+    picks = np.full((draws.shape[0], n_exp), -1, dtype=np.int64)
+    counts = None
+    if cap:
+        counts = (ranked_cats[:, :, None] == pool_cats[None, None, :]).sum(axis=1)
+    rows = np.arange(draws.shape[0])
+    for j in range(n_exp):
+        if cap:
+            draws = np.where(counts >= cap, -np.inf, draws)
+        best = np.argmax(draws, axis=1)
+        ok = np.isfinite(draws[rows, best])
+        picks[ok, j] = best[ok]
+        draws[rows[ok], best[ok]] = -np.inf
+        if cap:
+            counts[rows[ok]] += (pool_cats[None, :] == pool_cats[best[ok]][:, None])
+    return picks
 
 
 def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarray,
               exp_items: np.ndarray, exp_score: np.ndarray, exp_prop: np.ndarray,
-              positions: np.ndarray, fallback: np.ndarray, k: int):
-    """Place explored items at `positions`, ranked items elsewhere in order, pad from fallback."""
+              positions: np.ndarray, fallback: np.ndarray, cats: np.ndarray, cap: int | None, k: int):
+    """Explored items at `positions`, ranked items elsewhere in order; empty non-explore slots
+    are filled in place from `fallback` (source `popular`). Slots left empty (catalogue
+    exhausted) stay -1 and are dropped when the rows are written."""
     n = ranked.shape[0]
     items = np.full((n, k), -1, dtype=np.int64)
     score = np.full((n, k), np.nan)
@@ -163,25 +237,15 @@ def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarr
     m = min(len(other), ranked.shape[1])
     items[:, other[:m]], score[:, other[:m]], src[:, other[:m]] = ranked[:, :m], ranked_score[:, :m], ranked_src[:, :m]
     if len(positions):
-        e = exp_items.shape[1]
+        cols = positions[: exp_items.shape[1]]
         ok = exp_items >= 0
-        cols = positions[:e]
         items[:, cols] = np.where(ok, exp_items, -1)
         score[:, cols] = np.where(ok, exp_score, np.nan)
         src[:, cols] = np.where(ok, 2, 3)
         prop[:, cols] = np.where(ok, exp_prop, np.nan)
-    for r in np.flatnonzero((items < 0).any(axis=1)):
-        row = items[r]
-        have = set(row[row >= 0].tolist())
-        fill = [i for i in fallback.tolist() if i not in have]
-        # keep the list dense: shift filled items up, pad at the end
-        present = [(row[c], score[r, c], src[r, c], prop[r, c]) for c in range(k) if row[c] >= 0]
-        present += [(i, np.nan, 3, np.nan) for i in fill[: k - len(present)]]
-        for c in range(k):
-            if c < len(present):
-                items[r, c], score[r, c], src[r, c], prop[r, c] = present[c]
-            else:
-                items[r, c], score[r, c], src[r, c], prop[r, c] = -1, np.nan, 3, np.nan
+    filled = _fill_rows(items, other, fallback, cats, cap)
+    src[filled] = 3
+    score[filled] = np.nan
     return items, score, src, prop
 
 
@@ -197,35 +261,40 @@ def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg:
     ranked = np.full((len(users), k_rank), -1, dtype=np.int64)
     ranked_score = np.full((len(users), k_rank), np.nan)
     ranked_src = np.full((len(users), k_rank), 0, dtype=np.int8)
+    cats = snap.item_category
     if warm.any():
         wu = users[warm]
         sc = scored_candidates(snap, view, wu, cfg.candidates, booster=booster, allowed=allowed)
         c = sc.cands
         scores = _drift_adjusted(sc.scores, c.row, sc.X, len(wu), cfg)
-        keep = ~_repurchase_mask(snap, sc.X, c.item, cfg)
-        keep &= _category_capped(c.row, c.item, scores, snap.item_category[c.item], cfg.category_cap)
+        keep = ~_bought_excluded(snap, wu[c.row], c.item, cfg)
+        keep &= _category_capped(c.row, c.item, scores, cats[c.item], cfg.category_cap)
         r, s = top_k(c.row[keep], c.item[keep], scores[keep], len(wu), k_rank)
         ranked[warm], ranked_score[warm] = r, s
     if (~warm).any():
         cu = users[~warm]
-        r, s = _coldstart_lists(snap, cu, allowed, k_rank)
+        r, s = _coldstart_lists(snap, cu, allowed, k_rank, cfg.category_cap, fallback)
         ranked[~warm], ranked_score[~warm] = r, s
         ranked_src[~warm] = 1
     exp_items = np.full((len(users), n_exp), -1, dtype=np.int64)
     exp_score = np.full((len(users), n_exp), np.nan)
     exp_prop = np.full((len(users), n_exp), np.nan)
     if n_exp:
-        draws = thompson_draws(pool, user_hashes(snap.user_ids[users], seed))
+        raw = thompson_draws(pool, user_hashes(snap.user_ids[users], seed))
         taken = (ranked[:, :, None] == pool.items[None, None, :]).any(axis=1)
-        draws = np.where(taken, -np.inf, draws)
-        pick = np.argsort(-draws, axis=1, kind="stable")[:, :n_exp]
-        picked_draw = np.take_along_axis(draws, pick, axis=1)
-        ok = np.isfinite(picked_draw)
-        exp_items = np.where(ok, pool.items[pick], -1)
-        exp_score = np.where(ok, picked_draw, np.nan)
-        exp_prop = np.where(ok, pool.propensity[pick], np.nan)
+        u_flat = np.repeat(users, len(pool.items))
+        i_flat = np.tile(pool.items, len(users))
+        taken |= _bought_excluded(snap, u_flat, i_flat, cfg).reshape(len(users), len(pool.items))
+        draws = np.where(taken, -np.inf, raw)
+        ranked_cats = np.where(ranked >= 0, cats[np.maximum(ranked, 0)], -1)
+        pick = _explore_picks(draws, pool.items, cats[pool.items], ranked_cats, n_exp, cfg.category_cap)
+        ok = pick >= 0
+        safe = np.maximum(pick, 0)
+        exp_items = np.where(ok, pool.items[safe], -1)
+        exp_score = np.where(ok, np.take_along_axis(raw, safe, axis=1), np.nan)
+        exp_prop = np.where(ok, pool.propensity[safe], np.nan)
     return _assemble(ranked, ranked_score, ranked_src, exp_items, exp_score, exp_prop,
-                     positions, fallback, k)
+                     positions, fallback, cats, cfg.category_cap, k)
 
 
 def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_path: str, mf_path: str,

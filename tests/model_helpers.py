@@ -1,4 +1,4 @@
-"""Build the model pipeline once for model tests: shop -> lake -> snapshots -> ALS -> ranker -> evaluation.
+"""The model pipeline for model tests: shop -> lake -> snapshots -> ALS -> ranker -> evaluation.
 
 Cutoffs follow the train flow: with h = 7 days and `as_of` just after the last event, the
 `train` snapshot holds features as of `as_of - 2h` with labels in `[as_of - 2h, as_of - h)`,
@@ -54,7 +54,8 @@ def build_snapshot(lake: Path, wh: Path, snapshot: str, as_of: datetime) -> None
 
 def fit_view(snap: SnapshotArrays, seed: int = 42) -> EmbeddingView:
     """ALS (default hyperparameters, seeded) on the snapshot, aligned back to it."""
-    emb = ALSEmbeddings(random_state=seed, num_threads=THREADS).fit(snap.interactions, snap.user_ids, snap.item_ids)
+    emb = ALSEmbeddings(random_state=seed, num_threads=THREADS)
+    emb.fit(snap.interactions, snap.user_ids, snap.item_ids)
     return embedding_view(snap, emb)
 
 

@@ -31,6 +31,8 @@ EVENT_TYPES = ["view", "cart", "purchase"]
 FEATURES = FeatureConfig(event_weights={"view": 1.0, "cart": 4.0, "purchase": 8.0})
 NOW = datetime(2027, 1, 1)  # ingestion clock: every synthetic event is in its past
 GENERATED_AT = datetime(2026, 11, 1)
+COLUMNS = ["user_id", "rank", "item_id", "score", "source", "propensity", "model_version", "run_id",
+           "generated_at"]  # the published table's contract
 
 
 @dataclass
@@ -74,7 +76,7 @@ def train_booster(lake: Path, wh: Path, as_of: datetime, out: Path, seed: int = 
     ts = ranker_training_set(snap, embedding_view(snap, emb), label_set(wh, "train", snap.item_ids),
                              CandidateConfig(), seed=seed)
     tr, va = ts.split()
-    ranker = LambdaRanker(random_state=seed).fit(*tr, ts.names, *va)
+    ranker = LambdaRanker(n_estimators=40, early_stopping_rounds=10, random_state=seed).fit(*tr, ts.names, *va)
     return str(ranker.save(out))
 
 
@@ -91,3 +93,81 @@ def scoring_setup(shop: Path, root: Path, booster_path: str | None = None) -> Sc
     emb = ALSEmbeddings(random_state=42).fit(snap.interactions, snap.user_ids, snap.item_ids)
     mf_path = str(emb.save(root / "models" / "als-serve.npz"))
     return ScoringSetup(shop, lake, wh, as_of, booster_path, mf_path, root / "recs")
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-pipeline runs (Prefect): built once per test session and shared between modules
+
+
+@dataclass
+class PipelineRun:
+    """A `run_flow` result and where its shop and data directory are."""
+
+    shop: Path
+    data_dir: Path
+    result: dict
+    events: Path
+
+
+_RUNS: dict[str, PipelineRun] = {}
+
+
+def fast_train_params():
+    """Training small enough for tests (fewer factors, sweeps and boosting rounds)."""
+    from recpipe.params import ALSParams, RankerParams, TrainParams
+
+    return TrainParams(als=ALSParams(factors=32, iterations=8),
+                       ranker=RankerParams(n_estimators=60, early_stopping_rounds=10))
+
+
+def pipeline_run(name: str, tmp_path_factory) -> PipelineRun:
+    """`run_flow` on one of two logs, once per session (needs the `prefect_server` fixture):
+
+    - "string_ids": the `tiny` shop with string ids, events and users but no item file;
+    - "purchases_only": the `small` shop's purchase events only, with items and users.
+    """
+    if name in _RUNS:
+        return _RUNS[name]
+    from flows.pipeline import run_flow
+    from recpipe.params import RunParams
+    from tasks.synthetic_shop import synthetic_shop
+
+    root = tmp_path_factory.mktemp(f"run_{name}")
+    shop = root / "shop"
+    items = None
+    if name == "string_ids":
+        synthetic_shop(shop, "tiny", seed=7, string_ids=True)
+        events = shop / "events"
+    elif name == "purchases_only":
+        synthetic_shop(shop, "small", seed=11)
+        log = pd.read_parquet(shop / "events")
+        events = root / "purchases" / "purchases.parquet"
+        events.parent.mkdir()
+        log[log["event_type"] == "purchase"].to_parquet(events, index=False)
+        items = str(shop / "items.parquet")
+    else:
+        raise ValueError(name)
+    data = root / "data"
+    result = run_flow(RunParams(events=str(events), items=items, users=str(shop / "users.parquet"),
+                                data_dir=str(data), top_k=20, train=fast_train_params()))
+    _RUNS[name] = PipelineRun(shop, data, result, events)
+    return _RUNS[name]
+
+
+def published_rows(data_dir: Path) -> tuple[str, pd.DataFrame]:
+    """(CURRENT version, its rows sorted by user and rank), read from the part files."""
+    from tasks.recommendation_publishing import current_version, version_files
+
+    recs = Path(data_dir) / "recommendations"
+    version = current_version(recs)
+    df = pd.concat([pd.read_parquet(f, columns=COLUMNS) for f in version_files(recs, version)])
+    return version, df.sort_values(["user_id", "rank"]).reset_index(drop=True)
+
+
+def view_rows(data_dir: Path) -> pd.DataFrame:
+    """Rows of the DuckDB view `recommendations` in warehouse.duckdb, sorted like published_rows."""
+    import duckdb
+
+    with duckdb.connect(str(Path(data_dir) / "warehouse.duckdb"), read_only=True) as con:
+        df = con.sql(f"select {', '.join(COLUMNS)} from recommendations").df()
+    return df.sort_values(["user_id", "rank"]).reset_index(drop=True)

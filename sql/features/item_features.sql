@@ -41,9 +41,10 @@ audience as (
 ),
 
 buys as (
-    select user_id, item_id, category, n_purchases as n
-    from user_items_asof
-    where n_purchases > 0
+    select p.user_id, p.item_id, s.event_category as category, p.n_purchases as n
+    from user_items_asof as p
+    inner join stats as s on p.item_id = s.item_id
+    where p.n_purchases > 0
 ),
 
 buyers as (

@@ -1,6 +1,6 @@
 -- One row per user with events before the cutoff: activity per event type and window,
--- recency, breadth and purchase rate. Item and category breadth come from the per-pair
--- totals. Reads: events_asof, user_items_asof. Parameters: $as_of.
+-- recency, breadth and purchase rate. Item breadth comes from the per-pair totals.
+-- Reads: events_asof, user_items_asof. Parameters: $as_of.
 with events as (
     select * from events_asof
 ),
@@ -25,16 +25,14 @@ activity as (
         max(age_days) as days_since_first_event,
         count(distinct cast(ts as date)) as active_days,
         count(distinct session_key) as n_sessions,
+        count(distinct category) as n_categories,
         sum(weight * decay) as decayed_strength
     from events
     group by user_id
 ),
 
 breadth as (
-    select
-        user_id,
-        count(item_id) as n_items,
-        count(distinct category) as n_categories
+    select user_id, count(item_id) as n_items
     from user_items_asof
     group by user_id
 ),
@@ -61,7 +59,7 @@ final as (
         a.active_days,
         a.n_sessions,
         b.n_items,
-        b.n_categories,
+        a.n_categories,
         a.n_purchase_all / greatest(a.n_view_all, 1) as purchase_rate,
         a.decayed_strength
     from activity as a

@@ -1,6 +1,7 @@
 -- Every raw event row with the first reason it cannot land (null when it can).
--- Reads: raw_events (typed by code, with *_raw text columns), landed_events (lake rows in the
--- file's time range). Parameters: $event_types, $min_ts, $max_ts.
+-- Reads: raw_events (typed by code; *_raw are the source values as read, for the null and
+-- parse checks), landed_events (lake rows in the file's time range). Parameters: $event_types,
+-- $min_ts, $max_ts. ts_raw is kept as text for quarantined rows only (what the quarantine shows).
 with raw as (
     select * from raw_events
 ),
@@ -21,47 +22,74 @@ flagged as (
             when price < 0 then 'negative_price'
             when quantity_raw is not null and quantity is null then 'bad_quantity'
             when quantity < 0 then 'negative_quantity'
-        end as row_reason
+        end as row_reason,
+        hash(user_id, item_id, event_type, ts, session_id, price, quantity) as row_hash
     from raw
+),
+
+-- exact duplicates: rows equal in all seven contract columns; the first (by source row)
+-- is the original. Equal rows have equal hashes, so only rows whose hash repeats are numbered.
+repeated_hashes as (
+    select row_hash
+    from flagged
+    group by row_hash
+    having count(*) > 1
 ),
 
 copies as (
     select
-        *,
+        f.source_row,
         row_number() over (
-            partition by user_id, item_id, event_type, ts, session_id, price, quantity
-            order by source_row
+            partition by f.user_id, f.item_id, f.event_type, f.ts, f.session_id, f.price, f.quantity
+            order by f.source_row
         ) as copy_no
-    from flagged
+    from flagged as f
+    semi join repeated_hashes as r on f.row_hash = r.row_hash
 ),
 
 landed as (
     select distinct user_id, item_id, event_type, ts, session_id from landed_events
 ),
 
-final as (
+checked as (
     select
-        c.source_row,
-        c.user_id,
-        c.item_id,
-        c.event_type,
-        c.ts,
-        c.session_id,
-        c.price,
-        c.quantity,
-        c.ts_raw,
+        f.source_row,
+        f.user_id,
+        f.item_id,
+        f.event_type,
+        f.ts,
+        f.session_id,
+        f.price,
+        f.quantity,
+        f.ts_raw,
         case
-            when c.row_reason is not null then c.row_reason
+            when f.row_reason is not null then f.row_reason
             when c.copy_no > 1 then 'duplicate'
             when l.user_id is not null then 'already_in_lake'
         end as reason
-    from copies as c
+    from flagged as f
+    left join copies as c on f.source_row = c.source_row
     left join landed as l
-        on c.user_id = l.user_id
-        and c.item_id = l.item_id
-        and c.event_type = l.event_type
-        and c.ts = l.ts
-        and c.session_id is not distinct from l.session_id
+        on f.user_id = l.user_id
+        and f.item_id = l.item_id
+        and f.event_type = l.event_type
+        and f.ts = l.ts
+        and f.session_id is not distinct from l.session_id
+),
+
+final as (
+    select
+        source_row,
+        user_id,
+        item_id,
+        event_type,
+        ts,
+        session_id,
+        price,
+        quantity,
+        case when reason is not null then cast(ts_raw as varchar) end as ts_raw,
+        reason
+    from checked
 )
 
 select * from final

@@ -9,7 +9,6 @@ final as (
     select
         user_id,
         item_id,
-        any_value(category) as category,
         sum(weight * decay) as strength,
         sum(case when event_type = 'view' then decay else 0.0 end) as decayed_views,
         sum(case when event_type = 'cart' then decay else 0.0 end) as decayed_carts,

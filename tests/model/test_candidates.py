@@ -166,8 +166,8 @@ def test_fold_in_gives_unseen_users_useful_factors(world):
     active = np.flatnonzero(counts >= 5)
     held = active[::5]                                  # absent from the fit
     fit_rows = np.setdiff1d(np.arange(snap.n_users), held)
-    emb = ALSEmbeddings(random_state=42, num_threads=1).fit(snap.interactions[fit_rows], snap.user_ids[fit_rows],
-                                             snap.item_ids)
+    emb = ALSEmbeddings(random_state=42, num_threads=1)
+    emb.fit(snap.interactions[fit_rows], snap.user_ids[fit_rows], snap.item_ids)
     assert not np.isin(snap.user_ids[held], emb.user_ids).any()
     vecs = emb.fold_in(snap.interactions[held])
     assert vecs.shape == (len(held), emb.factors)

@@ -45,7 +45,8 @@ def sets(tiny_shop, tmp_path_factory) -> dict[str, TrainingSet]:
     newcomers = kept.head(300).assign(user_id=kept.user_id.head(300) + 10**6,
                                       session_id=kept.session_id.head(300) + 2 * 10**9)
     # past events replayed exactly at the label-window end: invisible (the window is half-open)
-    at_end = past.sample(200, random_state=3).assign(ts=end, event_type="purchase",
+    replay = past.drop_duplicates(["user_id", "item_id", "session_id"]).sample(200, random_state=3)
+    at_end = replay.assign(ts=end, event_type="purchase",
                                                      session_id=lambda d: d.session_id + 3 * 10**9)
     # ...and the same replay one microsecond earlier: inside the window, labels must see it
     before_end = at_end.assign(ts=end - pd.Timedelta(microseconds=1))

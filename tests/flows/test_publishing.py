@@ -1,0 +1,351 @@
+"""Publishing recommendation versions: failures at each step leave the previous version
+current and intact, the checks reject bad tables, retention, and a refresh without retraining.
+
+The flow tests work on a copy of the session's `string_ids` pipeline run (tiny shop, string
+ids, no item file) after one baseline `recommend_flow` run in the copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from recs_helpers import COLUMNS, EVENT_TYPES, NOW, pipeline_run, published_rows, view_rows
+
+import tasks.recommendation_publishing as publishing
+import tasks.user_recommendations as scoring
+from tasks.recommendation_publishing import (
+    PublishError,
+    current_version,
+    ensure_view,
+    new_version,
+    prune_versions,
+    published_version,
+    recommendation_checks,
+)
+
+slow = pytest.mark.slow
+K = 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Flow runs with injected failures
+
+
+@pytest.fixture(scope="module")
+def string_ids(prefect_server, tmp_path_factory):
+    return pipeline_run("string_ids", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def data(string_ids, tmp_path_factory) -> Path:
+    """A data directory with a champion model and one version published by recommend_flow."""
+    from flows.recommend import recommend_flow
+    from recpipe.params import RecommendParams
+
+    data = tmp_path_factory.mktemp("publishing") / "data"
+    shutil.copytree(string_ids.data_dir, data)
+    result = recommend_flow(RecommendParams(data_dir=str(data), n_shards=2))
+    assert current_version(data / "recommendations") == result["version"]
+    return data
+
+
+def run_recommend(data: Path) -> dict:
+    from flows.recommend import recommend_flow
+    from recpipe.params import RecommendParams
+
+    return recommend_flow(RecommendParams(data_dir=str(data), n_shards=2, shard_concurrency=1))
+
+
+def version_dirs(data: Path) -> list[str]:
+    return sorted(p.name for p in (data / "recommendations").glob("v=*") if p.is_dir())
+
+
+def state(data: Path) -> dict:
+    version, rows = published_rows(data)
+    return {"current": version, "versions": version_dirs(data), "rows": rows}
+
+
+def assert_previous_intact(data: Path, before: dict) -> None:
+    """CURRENT, its files, the DuckDB view and the set of version directories are as before."""
+    assert current_version(data / "recommendations") == before["current"]
+    assert version_dirs(data) == before["versions"]  # the failed version is gone
+    version, rows = published_rows(data)
+    pd.testing.assert_frame_equal(rows, before["rows"])
+    pd.testing.assert_frame_equal(view_rows(data), before["rows"])
+    assert (rows.groupby("user_id").size() == K).all()
+
+
+@slow
+def test_failing_shard_keeps_previous_version(data, monkeypatch):
+    before = state(data)
+    real, calls, parts_seen = scoring.recommend_batch, [], []
+
+    def second_shard_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # shard 0 has written its part file by now
+            parts_seen.extend(p.parent.name for p in (data / "recommendations").glob("v=*/part-*"))
+            raise RuntimeError("injected: shard 1 crashed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "recommend_batch", second_shard_fails)
+    with pytest.raises(RuntimeError, match="injected: shard 1 crashed"):
+        run_recommend(data)
+    assert len(calls) == 2
+    assert set(parts_seen) - set(before["versions"])  # a partial new version existed
+    assert_previous_intact(data, before)
+
+
+@slow
+def test_failing_checks_keep_previous_version(data, monkeypatch):
+    before = state(data)
+    real = scoring.recommend_batch
+
+    def duplicate_item(*args, **kwargs):
+        items, score, src, prop = real(*args, **kwargs)
+        items[0, 1] = items[0, 0]  # one user gets the same item twice
+        return items, score, src, prop
+
+    monkeypatch.setattr(scoring, "recommend_batch", duplicate_item)
+    with pytest.raises(PublishError, match="failed its checks"):
+        run_recommend(data)
+    assert_previous_intact(data, before)
+
+
+class _OsWithFailingReplace:
+    """`os` for tasks.recommendation_publishing only, whose replace (the pointer swap) fails."""
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    @staticmethod
+    def replace(src, dst):
+        raise OSError("injected: pointer swap failed")
+
+
+@slow
+def test_failing_pointer_swap_keeps_previous_version(data, monkeypatch):
+    before = state(data)
+    monkeypatch.setattr(publishing, "os", _OsWithFailingReplace())
+    with pytest.raises(OSError, match="injected: pointer swap failed"):
+        run_recommend(data)
+    monkeypatch.undo()
+    assert_previous_intact(data, before)
+
+
+@slow
+def test_failing_view_update_after_swap_is_repaired_by_ensure_view(data, monkeypatch):
+    before = state(data)
+    recs, wh = data / "recommendations", data / "warehouse.duckdb"
+
+    def view_fails(*args, **kwargs):
+        raise RuntimeError("injected: view update failed")
+
+    monkeypatch.setattr(publishing, "ensure_view", view_fails)
+    with pytest.raises(RuntimeError, match="injected: view update failed"):
+        run_recommend(data)
+    monkeypatch.undo()
+    new = current_version(recs)
+    assert new != before["current"]  # the new version passed its checks and is current
+    assert set(version_dirs(data)) == set(before["versions"]) | {new}
+    _, rows = published_rows(data)
+    assert (rows.groupby("user_id").size() == K).all()
+    assert rows["user_id"].nunique() == before["rows"]["user_id"].nunique()
+    pd.testing.assert_frame_equal(view_rows(data), before["rows"])  # stale until repaired
+    assert ensure_view(recs, wh) == new
+    pd.testing.assert_frame_equal(view_rows(data), rows)
+
+
+@slow
+def test_refresh_without_retraining_scores_new_users(data, string_ids):
+    """New users' events after the last one land in the lake; recommend_flow alone serves them."""
+    from tasks.ingested_events import ingested_events
+    from tasks.lake_cutoffs import last_event_ts
+
+    run_dir = data.parent
+    before_version, before_rows = published_rows(data)
+    model_version = before_rows["model_version"].iloc[0]
+    log = pd.read_parquet(string_ids.events)
+    last = last_event_ts(data / "lake")
+    counts = log["user_id"].value_counts()
+    warm, cold = counts.index[:3].tolist(), counts.index[-2:].tolist()
+    frames = []
+    for n, donor in enumerate(warm + cold):
+        ev = log[log["user_id"] == donor].sort_values("ts").head(30 if donor in warm else 2).copy()
+        ev["ts"] = last + timedelta(hours=1 + n) + (ev["ts"] - ev["ts"].min())
+        ev["user_id"] = f"unew{n:02d}"
+        ev["session_id"] = ev["session_id"] + 10**9
+        frames.append(ev)
+    new_log = pd.concat(frames, ignore_index=True)
+    assert new_log["ts"].min() > last
+    path = run_dir / "new_events" / "new-users.parquet"
+    path.parent.mkdir(exist_ok=True)
+    new_log.to_parquet(path, index=False)
+    ingested_events(path, data / "lake", EVENT_TYPES, now=NOW)
+
+    result = run_recommend(data)
+    assert result["previous"] == before_version != result["version"]
+    assert str(result["model_version"]) == str(model_version)
+    version, rows = published_rows(data)
+    assert version == result["version"]
+    assert (rows["model_version"] == model_version).all()
+    new_users = [f"unew{n:02d}" for n in range(5)]
+    assert rows["user_id"].nunique() == before_rows["user_id"].nunique() + 5
+    mine = rows[rows["user_id"].isin(new_users)]
+    assert (mine.groupby("user_id").size() == K).all() and mine["user_id"].nunique() == 5
+    listed = mine[mine["source"] != "explore"]
+    warm_sources = listed[listed["user_id"].isin(new_users[:3])]["source"]
+    cold_sources = listed[listed["user_id"].isin(new_users[3:])]["source"]
+    assert (warm_sources == "ranker").mean() > 0.8
+    assert (cold_sources == "coldstart").mean() > 0.8
+
+
+def test_failed_pointer_swap_leaves_no_temp_file(tmp_path, monkeypatch):
+    recs = tmp_path / "recommendations"
+    recs.mkdir()
+    (recs / "CURRENT").write_text("v=previous\n")
+    monkeypatch.setattr(publishing, "os", _OsWithFailingReplace())
+    with pytest.raises(OSError):
+        published_version(recs, "v=new", tmp_path / "warehouse.duckdb")
+    assert current_version(recs) == "v=previous"
+    assert sorted(p.name for p in recs.iterdir()) == ["CURRENT"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks on hand-made versions
+
+
+def table(n_users: int = 5, k: int = 4) -> pd.DataFrame:
+    """A valid version: k distinct items per user, ranks 1..k, scores decreasing."""
+    rows = [(u, r, 100 * u + r, 1.0 - r / 10, "ranker") for u in range(n_users) for r in range(1, k + 1)]
+    df = pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "score", "source"])
+    df["rank"] = df["rank"].astype("int32")
+    df["propensity"] = np.nan
+    df["model_version"], df["run_id"] = "1", "run"
+    df["generated_at"] = pd.Timestamp("2026-11-01").as_unit("us")
+    return df[COLUMNS]
+
+
+BLOCKED = 999
+
+
+def duplicate_item(df):
+    df.loc[1, "item_id"] = df.loc[0, "item_id"]
+    return df
+
+
+def missing_rank(df):
+    return df.drop(index=1)
+
+
+def unavailable_item(df):
+    df.loc[0, "item_id"] = BLOCKED
+    return df
+
+
+def extra_row(df):
+    extra = df.iloc[[3]].assign(rank=5, item_id=777)
+    return pd.concat([df, extra], ignore_index=True)
+
+
+def missing_user(df):
+    return df[df["user_id"] != 4]
+
+
+def score_order(df):
+    df.loc[2, "score"] = 5.0
+    return df
+
+
+def write_version(recs: Path, df: pd.DataFrame) -> str:
+    version, path = new_version(recs)
+    df.to_parquet(path / "part-0000.parquet", index=False)
+    return version
+
+
+def test_checks_pass_a_valid_version(tmp_path):
+    result = recommendation_checks(tmp_path, write_version(tmp_path, table()), [BLOCKED], 4, 5)
+    assert result.success and result.failures() == []
+
+
+BETWEEN, PAIR = "expect_column_values_to_be_between", "expect_column_pair_values_to_be_equal"
+BAD_VERSIONS = {  # corruption -> the (expectation, column) outcomes that must fail
+    duplicate_item: {(PAIR, "n_distinct_items,n_rows")},
+    missing_rank: {(BETWEEN, "n_rows"), (PAIR, "max_rank,n_rows")},
+    unavailable_item: {(BETWEEN, "n_unavailable")},
+    extra_row: {(BETWEEN, "n_rows")},
+    missing_user: {("expect_table_row_count_to_equal", None)},
+    score_order: {(BETWEEN, "n_order_violations")},
+}
+
+
+@pytest.mark.parametrize("corrupt", list(BAD_VERSIONS), ids=lambda f: f.__name__)
+def test_checks_reject_bad_versions(tmp_path, corrupt):
+    version = write_version(tmp_path, corrupt(table()))
+    result = recommendation_checks(tmp_path, version, [BLOCKED], 4, 5)
+    assert not result.success
+    assert {(o.expectation, o.column) for o in result.outcomes if not o.success} == BAD_VERSIONS[corrupt]
+
+
+def test_check_failures_name_the_columns_of_pair_expectations(tmp_path):
+    version = write_version(tmp_path, duplicate_item(table()))
+    failures = recommendation_checks(tmp_path, version, [BLOCKED], 4, 5).failures()
+    assert any("n_distinct_items" in f for f in failures), failures
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention
+
+
+def versions_named(recs: Path, n: int) -> list[str]:
+    names = [f"v=202611{day:02d}T000000-{day:06x}" for day in range(1, n + 1)]
+    for name in names:
+        (recs / name).mkdir(parents=True)
+        table().to_parquet(recs / name / "part-0000.parquet", index=False)
+    return names
+
+
+def test_retention_keeps_the_newest_versions_and_current(tmp_path):
+    recs, wh = tmp_path / "recommendations", tmp_path / "warehouse.duckdb"
+    names = versions_named(recs, 5)
+    result = published_version(recs, names[-1], wh, retention=3)
+    assert result.removed == names[:2]
+    assert sorted(p.name for p in recs.glob("v=*")) == names[2:]
+    assert len(view_rows(tmp_path)) == len(table())
+
+    # roll back to an old version: it stays however small the retention
+    published_version(recs, names[2], wh, retention=1)
+    assert current_version(recs) == names[2]
+    assert sorted(p.name for p in recs.glob("v=*")) == [names[2], names[4]]
+    assert prune_versions(recs, 1) == []
+    assert (recs / names[2] / "part-0000.parquet").exists()
+
+
+def test_retention_orders_versions_made_in_the_same_second(tmp_path, monkeypatch):
+    class FrozenClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 11, 22, 12, 0, 0, tzinfo=tz)
+
+    suffixes = iter(["ffffff", "000000", "888888"])
+
+    class FakeUUID:
+        @property
+        def hex(self):
+            return next(suffixes) + "0" * 26
+
+    monkeypatch.setattr(publishing, "datetime", FrozenClock)
+    monkeypatch.setattr(publishing, "uuid", SimpleNamespace(uuid4=FakeUUID))
+    recs, wh = tmp_path / "recommendations", tmp_path / "warehouse.duckdb"
+    made = []
+    for _ in range(3):
+        version = write_version(recs, table())
+        published_version(recs, version, wh, retention=2)
+        made.append(version)
+    assert sorted(p.name for p in recs.glob("v=*")) == sorted(made[1:])
