@@ -27,23 +27,31 @@ wall_of() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0;
     for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f", s}' "$1"; }
 rss_of() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$1"; }
 
+# share of the last 10 s in which something waited for a CPU (other load on the machine)
+pressure() { [[ -r /proc/pressure/cpu ]] && awk '/^some/ {sub("avg10=", "", $2); print $2 "%"}' /proc/pressure/cpu || echo n/a; }
+
 declare -a t_ing t_feat t_tot
-printf '%-4s %12s %12s %12s %12s %10s\n' run ingest_s ingest_MB features_s features_MB total_s
+printf '%-4s %12s %12s %12s %12s %10s %10s\n' run ingest_s ingest_MB features_s features_MB total_s cpu_wait
 for run in $(seq 1 "$runs"); do
     rm -rf "$data"
+    load=$(pressure)
+    echo "$(date '+%F %T,%3N') bench.start ingest" >"$logs/ingest-$run.log"
     "$timer" -v -o "$logs/ingest-$run.time" "$recpipe" ingest --events "$preset/events" \
         --items "$preset/items.parquet" --users "$preset/users.parquet" --data-dir "$data" \
-        >"$logs/ingest-$run.log" 2>&1 || { echo "ingest failed, see $logs/ingest-$run.log" >&2; exit 1; }
+        >>"$logs/ingest-$run.log" 2>&1 || { echo "ingest failed, see $logs/ingest-$run.log" >&2; exit 1; }
+    echo "$(date '+%F %T,%3N') bench.start features" >"$logs/features-$run.log"
     "$timer" -v -o "$logs/features-$run.time" "$recpipe" features --data-dir "$data" \
-        >"$logs/features-$run.log" 2>&1 || { echo "features failed, see $logs/features-$run.log" >&2; exit 1; }
+        >>"$logs/features-$run.log" 2>&1 || { echo "features failed, see $logs/features-$run.log" >&2; exit 1; }
     wi=$(wall_of "$logs/ingest-$run.time"); wf=$(wall_of "$logs/features-$run.time")
     t_ing+=("$wi"); t_feat+=("$wf"); t_tot+=("$(awk -v a="$wi" -v b="$wf" 'BEGIN {printf "%.1f", a + b}')")
-    printf '%-4s %12s %12s %12s %12s %10s\n' "$run" "$wi" "$(rss_of "$logs/ingest-$run.time")" \
-        "$wf" "$(rss_of "$logs/features-$run.time")" "${t_tot[-1]}"
+    printf '%-4s %12s %12s %12s %12s %10s %10s\n' "$run" "$wi" "$(rss_of "$logs/ingest-$run.time")" \
+        "$wf" "$(rss_of "$logs/features-$run.time")" "${t_tot[-1]}" "$load"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 printf '%-4s %12s %12s %12s %12s %10s\n' median "$(median "${t_ing[@]}")" - "$(median "${t_feat[@]}")" - \
     "$(median "${t_tot[@]}")"
-grep -h "tasks.feature_tables\|tasks.ingested_events" "$logs"/features-"$runs".log "$logs"/ingest-"$runs".log \
-    | sed 's/^[0-9-]* [0-9:,]* /  /' || true
+# the last run's log lines with their clock time: the gap after bench.start is the start-up
+grep -h "bench.start\|tasks.feature_tables\|tasks.ingested_events" "$logs"/ingest-"$runs".log \
+    "$logs"/features-"$runs".log \
+    | sed 's/^[0-9-]* \([0-9:,]*\) [a-z_.]* /  \1 /' || true
 echo "logs: $logs"

@@ -132,9 +132,9 @@ def train(
     data_dir: DataDir = None,
     as_of: Annotated[datetime | None, typer.Option(help="Training cutoff (UTC); default just after the last event.")] = None,
     horizon_days: Annotated[float, typer.Option(help="Label horizon h in days.")] = 7.0,
-    factors: Annotated[int, typer.Option(help="ALS factors.")] = 64,
-    iterations: Annotated[int, typer.Option(help="ALS iterations.")] = 12,
-    n_estimators: Annotated[int, typer.Option(help="Ranker boosting rounds.")] = 300,
+    factors: Annotated[int, typer.Option(help="ALS factors.")] = 48,
+    iterations: Annotated[int, typer.Option(help="ALS iterations.")] = 10,
+    n_estimators: Annotated[int, typer.Option(help="Ranker boosting rounds.")] = 150,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
     force_promote: Annotated[bool, typer.Option(help="Promote even if it does not beat the champion.")] = False,
 ) -> None:

@@ -39,9 +39,9 @@ class FeatureParams(BaseModel):
 class ALSParams(BaseModel):
     """implicit ALS hyperparameters."""
 
-    factors: int = Field(64, ge=1, le=512, description="Latent factors.")
+    factors: int = Field(48, ge=1, le=512, description="Latent factors (cost grows with its square).")
     regularization: float = Field(0.05, ge=0, description="L2 regularisation.")
-    iterations: int = Field(12, ge=1, le=200, description="ALS sweeps.")
+    iterations: int = Field(10, ge=1, le=200, description="ALS sweeps.")
     alpha: float = Field(2.0, gt=0, description="Confidence scaling of interaction strength.")
 
 
@@ -60,11 +60,11 @@ class CandidateParams(BaseModel):
 class RankerParams(BaseModel):
     """LightGBM lambdarank hyperparameters."""
 
-    n_estimators: int = Field(300, ge=1, le=5000, description="Boosting rounds (early stopping may use fewer).")
-    learning_rate: float = Field(0.05, gt=0, le=1)
+    n_estimators: int = Field(150, ge=1, le=5000, description="Boosting rounds (early stopping may use fewer).")
+    learning_rate: float = Field(0.1, gt=0, le=1)
     num_leaves: int = Field(31, ge=2, le=1024)
     min_data_in_leaf: int = Field(50, ge=1)
-    early_stopping_rounds: int = Field(50, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
 
 
 class TrainParams(BaseModel):

@@ -20,9 +20,9 @@ logger = logging.getLogger(__name__)
 class ALSEmbeddings:
     """Hyperparameters in the constructor; `fit` fills user_factors/item_factors and id arrays."""
 
-    factors: int = 64
+    factors: int = 48
     regularization: float = 0.05
-    iterations: int = 12
+    iterations: int = 10
     alpha: float = 2.0
     random_state: int = 42
     num_threads: int = 2
@@ -109,14 +109,14 @@ def als_embeddings_file(warehouse: Path, snapshot: str, factors: int, regulariza
     """Fit ALS on snapshot `snapshot`'s interaction matrix and save it to `out_path` (.npz)."""
     import time
 
-    from tasks.snapshot_arrays import snapshot_arrays
+    from tasks.snapshot_arrays import snapshot_matrix
 
     t0 = time.perf_counter()
-    snap = snapshot_arrays(warehouse, snapshot)
+    m = snapshot_matrix(warehouse, snapshot)
     emb = ALSEmbeddings(factors=factors, regularization=regularization, iterations=iterations,
-                        alpha=alpha, random_state=seed).fit(snap.interactions, snap.user_ids, snap.item_ids)
+                        alpha=alpha, random_state=seed).fit(m.matrix, m.user_ids, m.item_ids)
     emb.save(Path(out_path))
     seconds = time.perf_counter() - t0
-    logger.info("ALS on %s: %d users x %d items, %d non-zeros, %.1fs", snapshot, snap.n_users,
-                snap.n_items, snap.interactions.nnz, seconds)
-    return EmbeddingsFile(str(out_path), snapshot, snap.n_users, snap.n_items, seconds)
+    logger.info("ALS on %s: %d users x %d items, %d non-zeros, %.1fs", snapshot, m.shape[0],
+                m.shape[1], m.matrix.nnz, seconds)
+    return EmbeddingsFile(str(out_path), snapshot, m.shape[0], m.shape[1], seconds)

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_VERSION = 1
-_PARTITION_DATE = re.compile(r"(?:^|/)event_date=(\d{4}-\d{2}-\d{2})/")
+_PARTITION_DATE = re.compile(r"(?:^|[\\/])event_date=(\d{4}-\d{2}-\d{2})[\\/]")
 
 
 @dataclass

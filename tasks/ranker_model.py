@@ -18,16 +18,17 @@ class LambdaRanker:
     Labels are integer grades (0 = no interaction); `label_gain` is explicit, one gain per grade.
     """
 
-    n_estimators: int = 300
-    learning_rate: float = 0.05
+    n_estimators: int = 150
+    learning_rate: float = 0.1
     num_leaves: int = 31
     min_data_in_leaf: int = 50
-    feature_fraction: float = 0.8
-    bagging_fraction: float = 0.8
+    feature_fraction: float = 0.6
+    bagging_fraction: float = 0.6
     lambda_l2: float = 1.0
+    max_bin: int = 63
     label_gain: tuple[float, ...] = (0.0, 1.0, 3.0, 7.0)
     eval_at: int = 10
-    early_stopping_rounds: int = 50
+    early_stopping_rounds: int = 30
     random_state: int = 42
     num_threads: int = 2
     booster: object = field(default=None, repr=False)
@@ -40,7 +41,7 @@ class LambdaRanker:
             "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_data_in_leaf, "feature_fraction": self.feature_fraction,
             "bagging_fraction": self.bagging_fraction, "bagging_freq": 1,
-            "lambda_l2": self.lambda_l2, "label_gain": list(self.label_gain),
+            "lambda_l2": self.lambda_l2, "label_gain": list(self.label_gain), "max_bin": self.max_bin,
             "lambdarank_truncation_level": max(self.eval_at * 2, 20), "seed": self.random_state,
             "deterministic": True, "force_row_wise": True, "num_threads": self.num_threads,
             "verbosity": -1,
@@ -53,7 +54,8 @@ class LambdaRanker:
 
         if int(np.max(y, initial=0)) >= len(self.label_gain):
             raise ValueError(f"label {int(np.max(y))} has no gain in label_gain={self.label_gain}")
-        train = lgb.Dataset(X, y, group=group, feature_name=feature_names, free_raw_data=True)
+        train = lgb.Dataset(X, y, group=group, feature_name=feature_names, free_raw_data=True,
+                            params={"max_bin": self.max_bin, "verbosity": -1})
         valid = lgb.Dataset(X_val, y_val, group=group_val, reference=train)
         self.booster = lgb.train(
             self.lgb_params(), train, num_boost_round=self.n_estimators, valid_sets=[valid],

@@ -53,7 +53,7 @@ class TrainingSet:
 def ranker_training_set(snap: SnapshotArrays, view: EmbeddingView, labels: LabelSet,
                         cand_cfg: CandidateConfig, max_users: int = 20_000,
                         valid_share: float = 0.2, seed: int = 42, batch_users: int = 5000,
-                        negatives_per_user: int = 60) -> TrainingSet:
+                        negatives_per_user: int = 40) -> TrainingSet:
     """Build (X, y, group) for labelled users known at the train cutoff.
 
     Every positive candidate is kept with a seeded sample of at most `negatives_per_user`

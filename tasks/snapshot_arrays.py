@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -134,30 +135,22 @@ def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray |
         universe = _fetch(con, f"select user_id from {s}.user_universe {where} order by user_id", params)
         uf = _fetch(con, f"select user_id, {', '.join(USER_FEATURES)} from {s}.user_features "
                          f"{where}", params)
-        itf = _fetch(con, f"select item_id, category, available, {', '.join(ITEM_FEATURES)} "
-                          f"from {s}.item_features order by item_id")
         ui = _fetch(con, f"select user_id, item_id, {', '.join(USER_ITEM_FEATURES)} "
                          f"from {s}.user_item_features {where}", params)
         aff = _fetch(con, f"select user_id, category, {', '.join(AFFINITY_FEATURES)} "
                           f"from {s}.user_category_affinity {where}", params)
-        cv = _fetch(con, f"select item_id, other_item_id, score from {s}.item_covisitation")
-        as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
 
+    items = _item_arrays(str(Path(warehouse).resolve()), s, Path(warehouse).stat().st_mtime_ns)
+    item_ids, cats = items.item_ids, pd.Index(items.categories)
     user_ids = np.asarray(pd.Index(universe["user_id"]).union(pd.Index(uf["user_id"])))
     if extra_user_ids is not None and len(extra_user_ids):
         extra = pd.Index(np.asarray(extra_user_ids)).difference(pd.Index(user_ids))
         user_ids = np.asarray(pd.Index(user_ids).append(extra).sort_values())
     uidx = pd.Index(user_ids)
-    item_ids = itf["item_id"].to_numpy()
-    iidx = pd.Index(item_ids)
     user_feats = np.full((len(user_ids), len(USER_FEATURES)), np.nan, dtype=np.float32)
     user_feats[uidx.get_indexer(uf["user_id"])] = uf[list(USER_FEATURES)].to_numpy(np.float32, na_value=np.nan)
-    cats = pd.Index(pd.unique(itf["category"].astype(str))).sort_values()
-    item_category = cats.get_indexer(itf["category"].astype(str)).astype(np.int32)
-    item_feats = itf[list(ITEM_FEATURES)].to_numpy(np.float32, na_value=np.nan)
-
     ui_rows = uidx.get_indexer(ui["user_id"])
-    ui_cols = iidx.get_indexer(ui["item_id"])
+    ui_cols = items.index.get_indexer(ui["item_id"])
     interactions, ui_feats = _ordered_csr(
         ui_rows, ui_cols, ui["strength"].to_numpy(np.float32), (len(user_ids), len(item_ids)),
         ui[list(USER_ITEM_FEATURES)].to_numpy(np.float32, na_value=np.nan))
@@ -167,13 +160,69 @@ def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray |
         aff_rows, aff_cols, aff["decayed_share"].to_numpy(np.float32, na_value=0.0),
         (len(user_ids), len(cats)),
         aff[list(AFFINITY_FEATURES)].to_numpy(np.float32, na_value=np.nan))
+    return SnapshotArrays(
+        snapshot=s, as_of=items.as_of, user_ids=user_ids, item_ids=item_ids,
+        categories=items.categories, item_category=items.item_category,
+        item_available=items.item_available, user_feats=user_feats,
+        item_feats=items.item_feats, interactions=interactions, ui_feats=ui_feats, affinity=affinity,
+        affinity_feats=aff_feats, covis=items.covis)
+
+
+@dataclass(frozen=True)
+class _ItemArrays:
+    as_of: datetime
+    item_ids: np.ndarray
+    index: pd.Index
+    categories: np.ndarray
+    item_category: np.ndarray
+    item_available: np.ndarray
+    item_feats: np.ndarray
+    covis: sp.csr_matrix
+
+
+@lru_cache(maxsize=4)
+def _item_arrays(warehouse: str, snapshot: str, mtime_ns: int) -> _ItemArrays:
+    """Item-level arrays of a snapshot, cached per process (shards of one run share them).
+
+    Keyed on the warehouse file's modification time, so a rebuilt snapshot is read again.
+    Treat the arrays as read-only.
+    """
+    s = snapshot
+    with duckdb.connect(warehouse, read_only=True) as con:
+        itf = _fetch(con, f"select item_id, category, available, {', '.join(ITEM_FEATURES)} "
+                          f"from {s}.item_features order by item_id")
+        cv = _fetch(con, f"select item_id, other_item_id, score from {s}.item_covisitation")
+        as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
+    item_ids = itf["item_id"].to_numpy()
+    iidx = pd.Index(item_ids)
+    cats = pd.Index(pd.unique(itf["category"].astype(str))).sort_values()
     cv_rows, cv_cols = iidx.get_indexer(cv["item_id"]), iidx.get_indexer(cv["other_item_id"])
     keep = (cv_rows >= 0) & (cv_cols >= 0)
     covis = sp.csr_matrix((cv["score"].to_numpy(np.float32)[keep], (cv_rows[keep], cv_cols[keep])),
                           shape=(len(item_ids), len(item_ids)))
-    return SnapshotArrays(
-        snapshot=s, as_of=as_of, user_ids=user_ids, item_ids=item_ids,
-        categories=np.asarray(cats, dtype=object), item_category=item_category,
-        item_available=itf["available"].to_numpy(bool), user_feats=user_feats,
-        item_feats=item_feats, interactions=interactions, ui_feats=ui_feats, affinity=affinity,
-        affinity_feats=aff_feats, covis=covis)
+    return _ItemArrays(
+        as_of=as_of, item_ids=item_ids, index=iidx, categories=np.asarray(cats, dtype=object),
+        item_category=cats.get_indexer(itf["category"].astype(str)).astype(np.int32),
+        item_available=itf["available"].to_numpy(bool),
+        item_feats=itf[list(ITEM_FEATURES)].to_numpy(np.float32, na_value=np.nan), covis=covis)
+
+
+def snapshot_matrix(warehouse: Path, snapshot: str) -> InteractionMatrix:
+    """Only the strength matrix of a snapshot with its id maps (what ALS needs), read cheaply.
+
+    Rows and columns match `snapshot_arrays(warehouse, snapshot)` without extra users.
+    """
+    if snapshot not in SNAPSHOTS:
+        raise ValueError(f"unknown snapshot {snapshot!r}")
+    s = snapshot
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        users = con.sql(f"select user_id from {s}.user_universe union select user_id from {s}.user_features").df()
+        items = con.sql(f"select item_id from {s}.item_features order by item_id").df()
+        pairs = con.sql(f"select user_id, item_id, strength from {s}.user_item_features").df()
+        as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
+    uidx = pd.Index(users["user_id"]).sort_values()
+    iidx = pd.Index(items["item_id"])
+    m, _ = _ordered_csr(uidx.get_indexer(pairs["user_id"]), iidx.get_indexer(pairs["item_id"]),
+                        pairs["strength"].to_numpy(np.float32), (len(uidx), len(iidx)),
+                        np.zeros((len(pairs), 0), dtype=np.float32))
+    return InteractionMatrix(m, np.asarray(uidx), np.asarray(iidx), as_of)

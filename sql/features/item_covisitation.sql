@@ -35,13 +35,15 @@ capped as (
         <= $max_session_items
 ),
 
--- a pair's count and score are symmetric: aggregate each unordered pair once, emit both ways
+-- a pair's count and score are symmetric: aggregate each unordered pair once, emit both ways.
+-- fsum (compensated) makes the score independent of summation order, so pairs that tie get
+-- the same score and their ranks follow the tie-break, not thread scheduling.
 unordered_pairs as (
     select
         a.item_id,
         b.item_id as other_item_id,
         count(*) as n_sessions,
-        sum(least(a.decay, b.decay)) as score
+        fsum(least(a.decay, b.decay)) as score
     from capped as a
     inner join capped as b on a.session_key = b.session_key and a.item_id < b.item_id
     group by a.item_id, b.item_id
