@@ -125,7 +125,13 @@ def published_version(recs_dir: Path, version: str, warehouse: Path, retention: 
     recs_dir = Path(recs_dir)
     previous = current_version(recs_dir)
     _atomic_write(recs_dir / POINTER, version + "\n")
-    ensure_view(recs_dir, warehouse)
+    try:
+        ensure_view(recs_dir, warehouse)
+    except duckdb.IOException as exc:
+        # another process holds warehouse.duckdb (DuckDB allows one writer): the version is
+        # published (CURRENT is the source of truth); the view is re-pointed by the next run
+        logger.warning("published %s but could not re-point the DuckDB view: %s", version,
+                       str(exc).splitlines()[0])
     removed = prune_versions(recs_dir, retention)
     logger.info("published %s (previous %s)", version, previous)
     return PublishResult(version, str(recs_dir / version), previous, removed)
