@@ -27,14 +27,16 @@ wall_of() { awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0;
     for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f", s}' "$1"; }
 rss_of() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$1"; }
 
-# share of the last 10 s in which something waited for a CPU (other load on the machine)
-pressure() { [[ -r /proc/pressure/cpu ]] && awk '/^some/ {sub("avg10=", "", $2); print $2 "%"}' /proc/pressure/cpu || echo n/a; }
+# microseconds in which some task waited for a CPU (Linux PSI); over a run, the share of its
+# wall time: well above 0 means other load on the machine (or more threads than cores)
+stall_us() { [[ -r /proc/pressure/cpu ]] && awk '/^some/ {sub("total=", "", $5); print $5}' /proc/pressure/cpu || echo 0; }
+stall_share() { awk -v a="$1" -v b="$2" -v w="$3" 'BEGIN {printf "%.0f%%", (b - a) / (w * 1e6) * 100}'; }
 
 declare -a t_ing t_feat t_tot
-printf '%-4s %12s %12s %12s %12s %10s %10s\n' run ingest_s ingest_MB features_s features_MB total_s cpu_wait
+printf '%-4s %12s %12s %12s %12s %10s %10s\n' run ingest_s ingest_MB features_s features_MB total_s cpu_stall
 for run in $(seq 1 "$runs"); do
     rm -rf "$data"
-    load=$(pressure)
+    s0=$(stall_us)
     echo "$(date '+%F %T,%3N') bench.start ingest" >"$logs/ingest-$run.log"
     "$timer" -v -o "$logs/ingest-$run.time" "$recpipe" ingest --events "$preset/events" \
         --items "$preset/items.parquet" --users "$preset/users.parquet" --data-dir "$data" \
@@ -43,6 +45,7 @@ for run in $(seq 1 "$runs"); do
     "$timer" -v -o "$logs/features-$run.time" "$recpipe" features --data-dir "$data" \
         >>"$logs/features-$run.log" 2>&1 || { echo "features failed, see $logs/features-$run.log" >&2; exit 1; }
     wi=$(wall_of "$logs/ingest-$run.time"); wf=$(wall_of "$logs/features-$run.time")
+    load=$(stall_share "$s0" "$(stall_us)" "$(awk -v a="$wi" -v b="$wf" 'BEGIN {print a + b}')")
     t_ing+=("$wi"); t_feat+=("$wf"); t_tot+=("$(awk -v a="$wi" -v b="$wf" 'BEGIN {printf "%.1f", a + b}')")
     printf '%-4s %12s %12s %12s %12s %10s %10s\n' "$run" "$wi" "$(rss_of "$logs/ingest-$run.time")" \
         "$wf" "$(rss_of "$logs/features-$run.time")" "${t_tot[-1]}" "$load"
