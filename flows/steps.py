@@ -19,7 +19,7 @@ from tasks.ranker_training_set import ranker_training_set_file
 from tasks.ranking_labels import interaction_labels
 from tasks.run_reports import markdown_artifact
 from tasks.task_cache import output_path_cache_key
-from tasks.training_reports import training_report_files
+from tasks.training_reports import training_record, training_report_files
 
 ingested_events_task = task(ingested_events, name="ingested_events")
 default_as_of_task = task(default_as_of, name="default_as_of")
@@ -36,6 +36,7 @@ ranker_model_task = task(ranker_model_file, name="ranker_model",
 model_evaluation_task = task(model_evaluation, name="model_evaluation")
 champion_score_task = task(champion_score, name="champion_score")
 training_report_task = task(training_report_files, name="training_report_files")
+training_record_task = task(training_record, name="training_record")
 registered_run_task = task(log_training_run, name="mlflow_run")
 promotion_gate_task = task(promotion_gate, name="promotion_gate")
 markdown_artifact_task = task(markdown_artifact, name="markdown_artifact")

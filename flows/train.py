@@ -3,7 +3,6 @@ against baselines -> MLflow run, registry and promotion gate."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from flows.steps import (
     ranker_model_task,
     ranker_training_set_task,
     registered_run_task,
+    training_record_task,
     training_report_task,
 )
 from recpipe.params import TrainParams
@@ -33,14 +33,6 @@ from tasks.offline_evaluation import EvalConfig
 from tasks.ranking_labels import DEFAULT_GRADES
 from tasks.report_figures import metrics_markdown
 from tasks.task_cache import cached_call, config_hash
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 @flow(name="train", log_prints=True)
@@ -80,26 +72,15 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
                          out_path=str(cache / f"ranker-{rk_key}.lgb"))
     evaluation = model_evaluation_task(wh, "eval", emb["eval"].path, ranker.path, cand_cfg, eval_cfg)
 
-    metrics = dict(evaluation.metrics)
-    metrics.update({
-        "timing.features_seconds": sum(sum(f.seconds.values()) for f in feats.values()),
-        "timing.als_seconds": sum(e.seconds for e in emb.values()),
-        "timing.training_set_seconds": tset.seconds, "timing.ranker_seconds": ranker.seconds,
-        "ranker.best_iteration": ranker.best_iteration, "ranker.valid_ndcg_at_10": ranker.best_score,
-        "train.n_rows": tset.n_rows, "train.n_groups": tset.n_groups})
-    eval_window = f"{t_eval.isoformat()}/{as_of.isoformat()}"
-    tags = {"data_fingerprint": fingerprint, "as_of": as_of.isoformat(), "eval_window": eval_window,
-            "train_window": f"{t_train.isoformat()}/{t_eval.isoformat()}", "git_commit": _git_commit(),
-            "best_baseline": evaluation.best_baseline, "data_dir": str(settings.data_path)}
-    reports = sorted((lake / "_reports").glob("ingest-*.json"))
+    record = training_record_task(evaluation, feats, emb, tset, ranker, fingerprint, as_of, t_train,
+                                  t_eval, settings.data_path, lake)
+    metrics, context, eval_window = record.metrics, record.context, record.eval_window
     run_dir = settings.models_dir / "runs" / config_hash(rk_key, eval_window)
-    context = {"as_of": as_of.isoformat(), "evaluation window": eval_window,
-               "training window": tags["train_window"], "data fingerprint": fingerprint}
     files = training_report_task(run_dir, metrics, evaluation.curves, ranker.importance, context,
-                                 str(reports[-1]) if reports else None)
+                                 record.validation_report)
     bundle = TrainedBundle(booster_path=Path(ranker.path), mf_path=Path(emb["serve"].path),
                            feature_names=list(ranker.importance), params=flatten_params(params.model_dump()),
-                           metrics=metrics, tags=tags, artifacts=[Path(f) for f in files])
+                           metrics=metrics, tags=record.tags, artifacts=[Path(f) for f in files])
     experiment = params.experiment_name or settings.experiment_name
     champion = champion_score_task(settings.tracking_uri, settings.registered_model_name, eval_window, wh,
                                    emb["eval"].path, cand_cfg, eval_cfg, run_dir / "champion")

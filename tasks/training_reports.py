@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,3 +28,47 @@ def training_report_files(out_dir: Path, metrics: dict[str, float], curves: dict
     if validation_report and Path(validation_report).exists():
         paths.append(Path(shutil.copy(validation_report, out / "validation_summary.json")))
     return [str(p) for p in paths]
+
+
+@dataclass
+class TrainingRecord:
+    """What a training run logs besides its files: metrics, tags and the report's context lines."""
+
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    context: dict[str, str]
+    eval_window: str
+    validation_report: str | None
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """Short commit of the code that trained, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=repo or Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def training_record(evaluation, feats: dict, emb: dict, tset, ranker, fingerprint: str,
+                    as_of: datetime, t_train: datetime, t_eval: datetime, data_dir: Path,
+                    lake_dir: Path) -> TrainingRecord:
+    """Metrics (evaluation + stage timings), tags (data fingerprint, windows, git commit) and
+    the latest ingest validation summary of one training run."""
+    metrics = dict(evaluation.metrics)
+    metrics.update({
+        "timing.features_seconds": sum(sum(f.seconds.values()) for f in feats.values()),
+        "timing.als_seconds": sum(e.seconds for e in emb.values()),
+        "timing.training_set_seconds": tset.seconds, "timing.ranker_seconds": ranker.seconds,
+        "ranker.best_iteration": ranker.best_iteration, "ranker.valid_ndcg_at_10": ranker.best_score,
+        "train.n_rows": tset.n_rows, "train.n_groups": tset.n_groups})
+    eval_window = f"{t_eval.isoformat()}/{as_of.isoformat()}"
+    train_window = f"{t_train.isoformat()}/{t_eval.isoformat()}"
+    tags = {"data_fingerprint": fingerprint, "as_of": as_of.isoformat(), "eval_window": eval_window,
+            "train_window": train_window, "git_commit": git_commit(),
+            "best_baseline": evaluation.best_baseline, "data_dir": str(data_dir)}
+    context = {"as_of": as_of.isoformat(), "evaluation window": eval_window,
+               "training window": train_window, "data fingerprint": fingerprint}
+    reports = sorted((Path(lake_dir) / "_reports").glob("ingest-*.json"))
+    return TrainingRecord(metrics, tags, context, eval_window, str(reports[-1]) if reports else None)
