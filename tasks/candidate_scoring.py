@@ -80,14 +80,40 @@ def top_k(row: np.ndarray, item: np.ndarray, score: np.ndarray, n_rows: int, k: 
     return recs, vals
 
 
+def fill_rows(items: np.ndarray, slots: np.ndarray, fallback: np.ndarray,
+              cats: np.ndarray | None = None, cap: int | None = None) -> np.ndarray:
+    """Fill -1 entries of `items` at column positions `slots` from `fallback`, in place and in
+    order, skipping items already in the row and (with `cats`, `cap`) categories at their cap.
+    Returns the mask of filled entries."""
+    filled = np.zeros(items.shape, dtype=bool)
+    rows = np.flatnonzero((items[:, slots] < 0).any(axis=1))
+    fb = fallback.tolist()
+    capped = bool(cap) and cats is not None
+    for r in rows:  # only rows with gaps (few warm users; cold users are filled in bulk)
+        row = items[r]
+        have = set(row[row >= 0].tolist())
+        counts: dict[int, int] = {}
+        if capped:
+            for it in row[row >= 0]:
+                counts[cats[it]] = counts.get(cats[it], 0) + 1
+        it_fb = iter(fb)
+        for c in slots:
+            if row[c] >= 0:
+                continue
+            for cand in it_fb:
+                if cand in have or (capped and counts.get(cats[cand], 0) >= cap):
+                    continue
+                row[c] = cand
+                have.add(cand)
+                if capped:
+                    counts[cats[cand]] = counts.get(cats[cand], 0) + 1
+                filled[r, c] = True
+                break
+    return filled
+
+
 def pad_lists(recs: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Fill -1 slots of each row with fallback items (in order) not already in the row."""
+    """A copy of `recs` with -1 slots filled by fallback items (in order) not already in the row."""
     out = recs.copy()
-    short = np.flatnonzero((out < 0).any(axis=1))
-    for r in short:  # rows needing padding are few (users with tiny candidate sets)
-        have = set(out[r][out[r] >= 0].tolist())
-        fill = [i for i in fallback.tolist() if i not in have]
-        slots = np.flatnonzero(out[r] < 0)
-        n = min(len(slots), len(fill))
-        out[r, slots[:n]] = fill[:n]
+    fill_rows(out, np.arange(out.shape[1]), fallback)
     return out

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from tasks import ranking_metrics as rm
 from tasks.candidate_scoring import EmbeddingView, pad_lists, scored_candidates, top_k
-from tasks.candidate_sets import SOURCES, CandidateConfig, global_top, mf_topn
+from tasks.candidate_sets import SOURCES, CandidateConfig, candidate_set, global_top, mf_topn
 from tasks.ranking_labels import LabelSet
 from tasks.snapshot_arrays import ITEM_FEATURES, USER_FEATURES, SnapshotArrays
 
@@ -75,8 +75,6 @@ def baseline_lists(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarray,
     uv = view.user_vecs(snap, users)
     mf = mf_topn(uv, view.item_vecs, k, None, np.ones(snap.n_items, bool))
     out["mf"] = pad_lists(top_k(mf.row, mf.item, -mf.rank, n, k)[0], pop_items)
-    from tasks.candidate_sets import candidate_set
-
     cv = candidate_set(snap, users, uv, view.item_vecs,
                        CandidateConfig(n_covis=k, covis_seeds=cand_cfg.covis_seeds, max_candidates=k),
                        sources=("covis",))

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from tasks.als_embeddings import ALSEmbeddings
-from tasks.candidate_scoring import embedding_view, scored_candidates, top_k
+from tasks.candidate_scoring import embedding_view, fill_rows, scored_candidates, top_k
 from tasks.candidate_sets import CandidateConfig, csr_row_topn
 from tasks.exploration import (
     ExploreConfig,
@@ -150,34 +150,6 @@ def _category_capped(row: np.ndarray, item: np.ndarray, score: np.ndarray, cats:
     return keep
 
 
-def _fill_rows(items: np.ndarray, slots: np.ndarray, fallback: np.ndarray, cats: np.ndarray,
-               cap: int | None) -> np.ndarray:
-    """Fill -1 entries of `items` at column positions `slots` from `fallback`, in place and in
-    order, skipping items already in the row and categories at their cap. Returns filled mask."""
-    filled = np.zeros(items.shape, dtype=bool)
-    rows = np.flatnonzero((items[:, slots] < 0).any(axis=1))
-    fb = fallback.tolist()
-    for r in rows:  # only rows with gaps (few warm users; cold users are filled in bulk)
-        row = items[r]
-        have = set(row[row >= 0].tolist())
-        counts: dict[int, int] = {}
-        for it in row[row >= 0]:
-            counts[cats[it]] = counts.get(cats[it], 0) + 1
-        it_fb = iter(fb)
-        for c in slots:
-            if row[c] >= 0:
-                continue
-            for cand in it_fb:
-                if cand in have or (cap and counts.get(cats[cand], 0) >= cap):
-                    continue
-                row[c] = cand
-                have.add(cand)
-                counts[cats[cand]] = counts.get(cats[cand], 0) + 1
-                filled[r, c] = True
-                break
-    return filled
-
-
 def _coldstart_lists(snap: SnapshotArrays, users: np.ndarray, allowed: np.ndarray, k: int,
                      cap: int | None, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Trending items in the categories of the users' events (affinity-weighted), then popular
@@ -196,7 +168,7 @@ def _coldstart_lists(snap: SnapshotArrays, users: np.ndarray, allowed: np.ndarra
     if no_history.any() and len(spread):  # users without events: the same spread list, in bulk
         head = spread[:k]
         items[no_history, : len(head)] = head
-    _fill_rows(items, np.arange(k), spread, snap.item_category, cap)
+    fill_rows(items, np.arange(k), spread, snap.item_category, cap)
     score = np.where(items >= 0, 1.0 / np.arange(1, k + 1)[None, :], np.nan)
     return items, score
 
@@ -243,7 +215,7 @@ def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarr
         score[:, cols] = np.where(ok, exp_score, np.nan)
         src[:, cols] = np.where(ok, 2, 3)
         prop[:, cols] = np.where(ok, exp_prop, np.nan)
-    filled = _fill_rows(items, other, fallback, cats, cap)
+    filled = fill_rows(items, other, fallback, cats, cap)
     src[filled] = 3
     score[filled] = np.nan
     return items, score, src, prop
