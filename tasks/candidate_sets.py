@@ -132,22 +132,51 @@ def mf_item_pool(snap: SnapshotArrays, allowed: np.ndarray, size: int) -> np.nda
 
 def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.csr_matrix | None,
             allowed: np.ndarray) -> SourceRows:
-    """Exact top-n items by dot product per user (implicit's blocked top-k), excluding `exclude` rows."""
+    """Exact top-n items by dot product per user (implicit's blocked top-k), excluding `exclude` rows.
+
+    The exclusion is applied after over-fetching n + n items (implicit's own per-query filter
+    slices the sparse matrix per tiny block and costs more than the search); the rare rows
+    with more than n excluded items among those are searched again with the filter.
+    """
     from implicit.cpu.topk import topk
 
     if n <= 0 or user_vecs.shape[0] == 0:
         return SourceRows(*(np.zeros(0, dtype=t) for t in (np.int32, np.int32, np.float32, np.float32)))
+    n_users = len(user_vecs)
     n_eff = min(n, int(allowed.sum()))
-    ids, scores = topk(item_vecs, np.ascontiguousarray(user_vecs, dtype=np.float32), n_eff,
-                       filter_query_items=exclude,
-                       filter_items=np.flatnonzero(~allowed).astype(np.int32) if (~allowed).any() else None,
-                       num_threads=2)
-    rows = np.repeat(np.arange(len(user_vecs), dtype=np.int32), n_eff)
-    ids, scores = ids.ravel(), scores.ravel()
-    rank = np.tile(np.arange(1, n_eff + 1, dtype=np.float32), len(user_vecs))
+    blocked = np.flatnonzero(~allowed).astype(np.int32) if (~allowed).any() else None
+    query = np.ascontiguousarray(user_vecs, dtype=np.float32)
+    n_fetch = min(2 * n_eff, int(allowed.sum())) if exclude is not None else n_eff
+    ids, scores = topk(item_vecs, query, n_fetch, filter_items=blocked, num_threads=2)
+    keep = (ids >= 0) & np.isfinite(scores)
+    if exclude is not None and exclude.nnz:
+        excl_keys = _csr_keys(exclude)
+        query_keys = np.arange(n_users, dtype=np.int64)[:, None] * exclude.shape[1] + np.maximum(ids, 0)
+        pos = np.minimum(np.searchsorted(excl_keys, query_keys), len(excl_keys) - 1)
+        keep &= excl_keys[pos] != query_keys
+    rank = np.cumsum(keep, axis=1)
+    short = np.flatnonzero(rank[:, -1] < n_eff) if n_fetch > n_eff else np.zeros(0, dtype=np.int64)
+    if len(short):  # more excluded items than the over-fetch covers: search those rows exactly
+        ids2, scores2 = topk(item_vecs, query[short], n_eff, filter_query_items=exclude[short],
+                             filter_items=blocked, num_threads=2)
+        ids[short] = -1
+        ids[short, :n_eff], scores[short, :n_eff] = ids2, scores2
+        keep[short] = False
+        keep[short, :n_eff] = (ids2 >= 0) & np.isfinite(scores2)
+        rank[short] = np.cumsum(keep[short], axis=1)
+    keep &= rank <= n_eff
     zero = ~np.any(user_vecs != 0, axis=1)
-    keep = (ids >= 0) & np.isfinite(scores) & ~np.repeat(zero, n_eff)
-    return SourceRows(rows[keep], ids[keep].astype(np.int32), rank[keep], scores[keep])
+    keep &= ~zero[:, None]
+    rows = np.broadcast_to(np.arange(n_users, dtype=np.int32)[:, None], ids.shape)
+    return SourceRows(rows[keep], ids[keep].astype(np.int32), rank[keep].astype(np.float32),
+                      scores[keep].astype(np.float32))
+
+
+def _csr_keys(m: sp.csr_matrix) -> np.ndarray:
+    """row * n_cols + col of every stored entry, sorted (CSR with sorted indices)."""
+    m.sort_indices()
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    return rows * m.shape[1] + m.indices.astype(np.int64)
 
 
 def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray,

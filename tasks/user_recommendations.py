@@ -194,6 +194,23 @@ def _explore_picks(draws: np.ndarray, pool_items: np.ndarray, pool_cats: np.ndar
     return picks
 
 
+def _explore_taken(snap: SnapshotArrays, users: np.ndarray, ranked: np.ndarray, pool_items: np.ndarray,
+                   cfg: RecommendConfig) -> np.ndarray:
+    """(users, pool) mask of pool items a user may not explore: already in the ranked part of
+    the list, or hidden by the re-purchase rule (checked only where the user met the item)."""
+    n_pool = len(pool_items)
+    slot = np.full(snap.n_items, -1, dtype=np.int64)
+    slot[pool_items] = np.arange(n_pool)
+    taken = np.zeros((len(users), n_pool), dtype=bool)
+    r, c = np.nonzero(ranked >= 0)
+    s = slot[ranked[r, c]]
+    taken[r[s >= 0], s[s >= 0]] = True
+    met = snap.interactions[users][:, pool_items].tocoo()
+    hidden = _bought_excluded(snap, users[met.row], pool_items[met.col], cfg)
+    taken[met.row[hidden], met.col[hidden]] = True
+    return taken
+
+
 def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarray,
               exp_items: np.ndarray, exp_score: np.ndarray, exp_prop: np.ndarray,
               positions: np.ndarray, fallback: np.ndarray, cats: np.ndarray, cap: int | None, k: int):
@@ -253,11 +270,7 @@ def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg:
     exp_prop = np.full((len(users), n_exp), np.nan)
     if n_exp:
         raw = thompson_draws(pool, user_hashes(snap.user_ids[users], seed))
-        taken = (ranked[:, :, None] == pool.items[None, None, :]).any(axis=1)
-        u_flat = np.repeat(users, len(pool.items))
-        i_flat = np.tile(pool.items, len(users))
-        taken |= _bought_excluded(snap, u_flat, i_flat, cfg).reshape(len(users), len(pool.items))
-        draws = np.where(taken, -np.inf, raw)
+        draws = np.where(_explore_taken(snap, users, ranked, pool.items, cfg), -np.inf, raw)
         ranked_cats = np.where(ranked >= 0, cats[np.maximum(ranked, 0)], -1)
         pick = _explore_picks(draws, pool.items, cats[pool.items], ranked_cats, n_exp, cfg.category_cap)
         ok = pick >= 0

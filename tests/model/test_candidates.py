@@ -217,3 +217,35 @@ def test_csr_row_topn_golden():
     assert list(zip(one.row.tolist(), one.item.tolist(), strict=True)) == [(0, 1), (2, 0), (3, 2)]
     empty = csr_row_topn(sp.csr_matrix((3, 4), dtype=np.float32), 5)
     assert len(empty.row) == len(empty.item) == 0
+
+
+def test_mf_topn_matches_brute_force_with_exclusions():
+    # users whose excluded items crowd the top of their scores (more than n of them) take the
+    # exact fallback path; the rest take the over-fetch path. Both must match brute force.
+    from tasks.candidate_sets import mf_topn
+
+    rng = np.random.default_rng(3)
+    n_users, n_items, n = 60, 200, 8
+    U = rng.normal(size=(n_users, 6)).astype(np.float32)
+    V = rng.normal(size=(n_items, 6)).astype(np.float32)
+    U[5] = 0.0  # no history, no vector: no MF candidates
+    scores = U @ V.T
+    allowed = rng.random(n_items) > 0.1
+    excl = np.zeros((n_users, n_items), dtype=bool)
+    for u in range(n_users):
+        if u % 3 == 0:   # crowd: the user's 3n best allowed items are excluded
+            best = [i for i in np.argsort(-scores[u], kind="stable") if allowed[i]][: 3 * n]
+            excl[u, best] = True
+        else:
+            excl[u, rng.choice(n_items, 5, replace=False)] = True
+    got = mf_topn(U, V, n, sp.csr_matrix(excl.astype(np.float32)), allowed)
+    for u in range(n_users):
+        mine = got.item[got.row == u]
+        if u == 5:
+            assert len(mine) == 0
+            continue
+        ok = allowed & ~excl[u]
+        order = [i for i in np.argsort(-scores[u], kind="stable") if ok[i]][:n]
+        np.testing.assert_allclose(scores[u, mine], scores[u, order], rtol=1e-5)
+        assert got.rank[got.row == u].tolist() == list(range(1, n + 1))
+        assert not excl[u, mine].any() and allowed[mine].all()
