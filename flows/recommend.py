@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
+from flows.shard_runners import scoring_workers, shard_task_runner, threads_per_worker
 from flows.steps import (
     default_as_of_task,
     discard_version_task,
@@ -30,9 +31,10 @@ from tasks.recommendation_publishing import PublishError
 from tasks.user_recommendations import RecommendConfig
 
 
-def recommend_config(params: RecommendParams, exclude: tuple) -> RecommendConfig:
+def recommend_config(params: RecommendParams, exclude: tuple, threads: int = 2) -> RecommendConfig:
     """The scoring rules of a run, from its parameters."""
     return RecommendConfig(
+        threads=threads,
         top_k=params.top_k, cold_max_events=params.cold_max_events, repurchase=params.repurchase,
         repurchase_window_days=params.repurchase_window_days, category_cap=params.category_cap,
         exclude_items=exclude, drift_boost=params.drift_boost, candidates=CandidateConfig(),
@@ -52,22 +54,20 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     model = scoring_model_task(settings.tracking_uri, settings.registered_model_name, params.model_version,
                                settings.models_dir / "scoring")
     exclude = exclusion_list_task(params.exclude_items_file)
-    cfg = recommend_config(params, exclude)
+    workers = scoring_workers(params.workers)
+    cfg = recommend_config(params, exclude, threads=threads_per_worker(workers))
     scope = scoring_scope_task(wh, params.top_k, exclude)
     version, version_dir = new_version_task(recs_dir)
     generated_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.perf_counter()
     try:
-        futures = []
-        results = []
-        for shard in range(params.n_shards):
-            futures.append(user_recommendations_task.submit(
-                wh, shard, params.n_shards, model.booster_path, model.mf_path, cfg, model.version,
-                model.run_id, generated_at, str(version_dir / f"part-{shard:04d}.parquet")))
-            if len(futures) >= params.shard_concurrency:
-                results += [f.result() for f in futures]
-                futures = []
-        results += [f.result() for f in futures]
+        with shard_task_runner(workers) as runner:
+            futures = [runner.submit(user_recommendations_task, {
+                "warehouse": wh, "shard": shard, "n_shards": params.n_shards, "booster_path": model.booster_path,
+                "mf_path": model.mf_path, "cfg": cfg, "model_version": model.version, "run_id": model.run_id,
+                "generated_at": generated_at, "out_path": str(version_dir / f"part-{shard:04d}.parquet")})
+                for shard in range(params.n_shards)]
+            results = [f.result() for f in futures]
         scoring_seconds = time.perf_counter() - started
         checks = recommendation_checks_task(recs_dir, version, scope.blocked_items, scope.k, scope.n_users)
         if not checks.success:
@@ -85,7 +85,8 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     summary = (f"### Recommendations {version}\n\nmodel {settings.registered_model_name} v{model.version} "
                f"(run {model.run_id}), as of {as_of.isoformat()}\n\n{scope.n_users:,} users, {n_rows:,} rows, "
                f"K={scope.k}; rows by source: {by_source}\n\nscoring {scoring_seconds:.1f}s = "
-               f"{scope.n_users / max(scoring_seconds, 1e-9):,.0f} users/s\n\npath: {published.path}")
+               f"{scope.n_users / max(scoring_seconds, 1e-9):,.0f} users/s ({params.n_shards} shards, {workers} "
+               f"worker{'s' if workers > 1 else ''})\n\npath: {published.path}")
     markdown_artifact_task("recommendations", summary, "published recommendation version")
     print(summary)
     return {"version": version, "path": published.path, "previous": published.previous, "n_users": scope.n_users,

@@ -65,6 +65,9 @@ class RankerParams(BaseModel):
     num_leaves: int = Field(31, ge=2, le=1024)
     min_data_in_leaf: int = Field(50, ge=1)
     early_stopping_rounds: int = Field(30, ge=1)
+    compact_tolerance: float = Field(
+        0.005, ge=0, lt=1, description="Keep the fewest trees whose validation ndcg@10 is within this share of "
+        "the best: trees that add less cost scoring time without changing the lists.")
 
 
 class TrainParams(BaseModel):
@@ -94,7 +97,7 @@ class RecommendParams(BaseModel):
     top_k: int = Field(20, ge=1, le=500, description="Items per user.")
     model_version: str = Field("champion", description="Registered version number, or alias (champion / challenger).")
     n_shards: int = Field(4, ge=1, le=4096, description="User hash buckets scored independently (bounded memory; parallel).")
-    shard_concurrency: int = Field(1, ge=1, le=64, description="Shards scored at the same time in this process.")
+    workers: int = Field(0, ge=0, le=256, description="Processes scoring shards in parallel; 0 = one per CPU core, 1 = score in the flow's own process.")
     cold_max_events: int = Field(3, ge=0, description="Users with fewer events get the cold-start list.")
     repurchase: str = Field("auto", pattern="^(auto|exclude|ranker)$", description="Already-bought items: auto = hide them only in categories nobody re-buys; exclude = hide all bought within the window; ranker = leave to the model.")
     repurchase_window_days: float = Field(365.0, gt=0, description="Purchases older than this do not count for the rule.")

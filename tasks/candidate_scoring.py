@@ -54,14 +54,15 @@ class ScoredCandidates:
 
 def scored_candidates(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarray,
                       cfg: CandidateConfig, booster=None, allowed: np.ndarray | None = None,
-                      drift_boost: float = 1.0, num_iteration: int | None = None) -> ScoredCandidates:
+                      drift_boost: float = 1.0, num_iteration: int | None = None,
+                      num_threads: int = 2) -> ScoredCandidates:
     """Candidates and their features for `users`; ranker scores when a booster is given."""
     uv = view.user_vecs(snap, users)
-    cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed)
+    cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed, num_threads=num_threads)
     feats = ranker_features(snap, cands, uv, view.item_vecs, drift_boost=drift_boost)
     scores = None
     if booster is not None:
-        scores = booster.predict(feats.X, num_iteration=num_iteration, num_threads=2)
+        scores = booster.predict(feats.X, num_iteration=num_iteration, num_threads=num_threads)
     return ScoredCandidates(cands=cands, X=feats.X, scores=scores, user_vecs=uv)
 
 

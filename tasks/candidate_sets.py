@@ -131,7 +131,7 @@ def mf_item_pool(snap: SnapshotArrays, allowed: np.ndarray, size: int) -> np.nda
 
 
 def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.csr_matrix | None,
-            allowed: np.ndarray) -> SourceRows:
+            allowed: np.ndarray, num_threads: int = 2) -> SourceRows:
     """Exact top-n items by dot product per user (implicit's blocked top-k), excluding `exclude` rows.
 
     The exclusion is applied after over-fetching n + n items (implicit's own per-query filter
@@ -147,7 +147,7 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
     blocked = np.flatnonzero(~allowed).astype(np.int32) if (~allowed).any() else None
     query = np.ascontiguousarray(user_vecs, dtype=np.float32)
     n_fetch = min(2 * n_eff, int(allowed.sum())) if exclude is not None else n_eff
-    ids, scores = topk(item_vecs, query, n_fetch, filter_items=blocked, num_threads=2)
+    ids, scores = topk(item_vecs, query, n_fetch, filter_items=blocked, num_threads=num_threads)
     keep = (ids >= 0) & np.isfinite(scores)
     if exclude is not None and exclude.nnz:
         excl_keys = _csr_keys(exclude)
@@ -158,7 +158,7 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
     short = np.flatnonzero(rank[:, -1] < n_eff) if n_fetch > n_eff else np.zeros(0, dtype=np.int64)
     if len(short):  # more excluded items than the over-fetch covers: search those rows exactly
         ids2, scores2 = topk(item_vecs, query[short], n_eff, filter_query_items=exclude[short],
-                             filter_items=blocked, num_threads=2)
+                             filter_items=blocked, num_threads=num_threads)
         ids[short] = -1
         ids[short, :n_eff], scores[short, :n_eff] = ids2, scores2
         keep[short] = False
@@ -181,7 +181,7 @@ def _csr_keys(m: sp.csr_matrix) -> np.ndarray:
 
 def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray,
                   item_vecs: np.ndarray, cfg: CandidateConfig, allowed: np.ndarray | None = None,
-                  sources: tuple[str, ...] = SOURCES) -> CandidateSet:
+                  sources: tuple[str, ...] = SOURCES, num_threads: int = 2) -> CandidateSet:
     """Union of the candidate sources for snapshot users `users` (positions), capped per user.
 
     `user_vecs` / `item_vecs` are MF factors aligned to `users` / snapshot items; `allowed`
@@ -203,7 +203,8 @@ def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray
                                       cfg.n_covis)
     if "mf" in sources:
         pool = mf_item_pool(snap, allowed, cfg.mf_pool)
-        mf = mf_topn(user_vecs, item_vecs[pool], cfg.n_mf, hist[:, pool].tocsr(), np.ones(len(pool), bool))
+        mf = mf_topn(user_vecs, item_vecs[pool], cfg.n_mf, hist[:, pool].tocsr(), np.ones(len(pool), bool),
+                     num_threads=num_threads)
         mf.item = pool[mf.item].astype(np.int32)
         parts["mf"] = mf
     if "popular" in sources:

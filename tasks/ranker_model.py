@@ -29,10 +29,12 @@ class LambdaRanker:
     label_gain: tuple[float, ...] = (0.0, 1.0, 3.0, 7.0)
     eval_at: int = 10
     early_stopping_rounds: int = 30
+    compact_tolerance: float = 0.005   # relative, see `fit`
     random_state: int = 42
     num_threads: int = 2
     booster: object = field(default=None, repr=False)
-    best_iteration: int = 0
+    best_iteration: int = 0            # trees kept (after compaction)
+    stopped_iteration: int = 0         # best validation iteration found by early stopping
     best_score: float = float("nan")
 
     def lgb_params(self) -> dict:
@@ -57,12 +59,19 @@ class LambdaRanker:
         train = lgb.Dataset(X, y, group=group, feature_name=feature_names, free_raw_data=True,
                             params={"max_bin": self.max_bin, "verbosity": -1})
         valid = lgb.Dataset(X_val, y_val, group=group_val, reference=train)
+        curve: dict = {}
         self.booster = lgb.train(
             self.lgb_params(), train, num_boost_round=self.n_estimators, valid_sets=[valid],
             valid_names=["valid"],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
-        self.best_iteration = int(self.booster.best_iteration or self.n_estimators)
-        self.best_score = float(self.booster.best_score["valid"][f"ndcg@{self.eval_at}"])
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                       lgb.record_evaluation(curve)])
+        # the fewest trees within compact_tolerance (relative) of the best validation score: on a
+        # flat curve the last trees cost scoring time for a negligible gain
+        valid_ndcg = np.asarray(curve["valid"][f"ndcg@{self.eval_at}"])
+        best = self.stopped_iteration = int(self.booster.best_iteration or len(valid_ndcg))
+        target = (1.0 - self.compact_tolerance) * valid_ndcg[:best].max()
+        self.best_iteration = int(np.argmax(valid_ndcg[:best] >= target)) + 1
+        self.best_score = float(valid_ndcg[self.best_iteration - 1])
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -102,7 +111,7 @@ def ranker_model_file(training_set_path: str, params: dict, seed: int, out_path:
     model.save(Path(out_path))
     names, gains = model.importance()
     seconds = time.perf_counter() - t0
-    logger.info("ranker: %d rows, best iteration %d, valid ndcg@%d %.4f, %.1fs", len(y),
-                model.best_iteration, model.eval_at, model.best_score, seconds)
+    logger.info("ranker: %d rows, %d trees kept of best iteration %d, valid ndcg@%d %.4f, %.1fs", len(y),
+                model.best_iteration, model.stopped_iteration, model.eval_at, model.best_score, seconds)
     return RankerFile(str(out_path), model.best_iteration, model.best_score,
                       {n: float(v) for n, v in zip(names, gains, strict=True)}, seconds)

@@ -64,6 +64,7 @@ class RecommendConfig:
     drift_threshold: float = 0.3
     drift_boost: float = 1.0
     batch_users: int = 5000
+    threads: int = 2                    # per shard: LightGBM and the MF top-N search
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
 
@@ -253,7 +254,8 @@ def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg:
     cats = snap.item_category
     if warm.any():
         wu = users[warm]
-        sc = scored_candidates(snap, view, wu, cfg.candidates, booster=booster, allowed=allowed)
+        sc = scored_candidates(snap, view, wu, cfg.candidates, booster=booster, allowed=allowed,
+                               num_threads=cfg.threads)
         c = sc.cands
         scores = _drift_adjusted(sc.scores, c.row, sc.X, len(wu), cfg)
         keep = ~_bought_excluded(snap, wu[c.row], c.item, cfg)

@@ -51,7 +51,7 @@ def data(string_ids, tmp_path_factory) -> Path:
 
     data = tmp_path_factory.mktemp("publishing") / "data"
     shutil.copytree(string_ids.data_dir, data)
-    result = recommend_flow(RecommendParams(data_dir=str(data), n_shards=2))
+    result = recommend_flow(RecommendParams(data_dir=str(data), n_shards=2, workers=2))
     assert current_version(data / "recommendations") == result["version"]
     return data
 
@@ -60,7 +60,7 @@ def run_recommend(data: Path) -> dict:
     from flows.recommend import recommend_flow
     from recpipe.params import RecommendParams
 
-    return recommend_flow(RecommendParams(data_dir=str(data), n_shards=2, shard_concurrency=1))
+    return recommend_flow(RecommendParams(data_dir=str(data), n_shards=2, workers=1))
 
 
 def version_dirs(data: Path) -> list[str]:
@@ -80,6 +80,19 @@ def assert_previous_intact(data: Path, before: dict) -> None:
     pd.testing.assert_frame_equal(rows, before["rows"])
     pd.testing.assert_frame_equal(view_rows(data), before["rows"])
     assert (rows.groupby("user_id").size() == K).all()
+
+
+def test_worker_processes_and_one_process_publish_the_same_table(data):
+    """The baseline version was scored by two worker processes; scoring in the flow's own
+    process gives the same rows."""
+    _, pooled = published_rows(data)
+    result = run_recommend(data)
+    _, inline = published_rows(data)
+    assert result["n_users"] == pooled["user_id"].nunique()
+    keep = ["user_id", "rank", "item_id", "score", "source", "propensity", "model_version"]
+    pd.testing.assert_frame_equal(
+        pooled[keep].sort_values(["user_id", "rank"]).reset_index(drop=True),
+        inline[keep].sort_values(["user_id", "rank"]).reset_index(drop=True))
 
 
 @slow

@@ -1,0 +1,43 @@
+"""Task runners that score user shards in parallel.
+
+`workers` > 1 runs shards in that many worker processes (each with `cpu_count // workers`
+threads for LightGBM and the MF search); 1 scores them one after another in the flow's
+process. Worker processes report to the flow's Prefect API: a configured one
+(`PREFECT_API_URL`) they inherit; with the local temporary server they are pointed at this
+process's server, so they do not each start their own on the same SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+
+
+def scoring_workers(requested: int) -> int:
+    """Worker processes for `requested` (0 = one per CPU core)."""
+    return requested if requested > 0 else max(1, os.cpu_count() or 1)
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+
+
+def shard_task_runner(workers: int) -> TaskRunner:
+    """A runner for shard tasks: processes when `workers` > 1, else the flow's own process."""
+    if workers <= 1:
+        return ThreadPoolTaskRunner(max_workers=1)
+    _share_local_api()
+    return ProcessPoolTaskRunner(max_workers=workers)
+
+
+def _share_local_api() -> None:
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the temporary server this process's client runs on
+    if server.running:
+        os.environ["PREFECT_API_URL"] = server.api_url
