@@ -65,7 +65,8 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
             futures = [runner.submit(user_recommendations_task, {
                 "warehouse": wh, "shard": shard, "n_shards": params.n_shards, "booster_path": model.booster_path,
                 "mf_path": model.mf_path, "cfg": cfg, "model_version": model.version, "run_id": model.run_id,
-                "generated_at": generated_at, "out_path": str(version_dir / f"part-{shard:04d}.parquet")})
+                "generated_at": generated_at, "out_path": str(version_dir / f"part-{shard:04d}.parquet"),
+                "ranker_lib": model.ranker_lib})
                 for shard in range(params.n_shards)]
             results = [f.result() for f in futures]
         scoring_seconds = time.perf_counter() - started

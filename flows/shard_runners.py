@@ -9,6 +9,7 @@ process's server, so they do not each start their own on the same SQLite file.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
@@ -28,7 +29,14 @@ def shard_task_runner(workers: int) -> TaskRunner:
     if workers <= 1:
         return ThreadPoolTaskRunner(max_workers=1)
     _share_local_api()
-    return ProcessPoolTaskRunner(max_workers=workers)
+    root = logging.getLogger()
+    fmt = root.handlers[0].formatter._fmt if root.handlers and root.handlers[0].formatter else None
+    return ProcessPoolTaskRunner(max_workers=workers, initializer=_worker_logging, initargs=(root.level, fmt))
+
+
+def _worker_logging(level: int, fmt: str | None) -> None:
+    """Workers log like the flow's process (the CLI logs `tasks.*` at INFO to stderr)."""
+    logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT)
 
 
 def _share_local_api() -> None:

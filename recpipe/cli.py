@@ -158,6 +158,7 @@ def recommend(
     top_k: Annotated[int, typer.Option(help="Items per user.")] = 20,
     model_version: Annotated[str, typer.Option(help="Registered version or alias.")] = "champion",
     n_shards: Annotated[int, typer.Option(help="User hash buckets.")] = 4,
+    workers: Annotated[int, typer.Option(help="Processes scoring shards in parallel (0 = one per core).")] = 0,
     explore_share: Annotated[float, typer.Option(help="Share of exploration slots (0 disables).")] = 0.1,
     repurchase: Annotated[str, typer.Option(help="auto, exclude or ranker.")] = "auto",
     category_cap: Annotated[int | None, typer.Option(help="Max items per category in a list.")] = None,
@@ -170,10 +171,12 @@ def recommend(
 
     result = recommend_flow(RecommendParams(
         data_dir=str(settings.data_path), as_of=as_of, top_k=top_k, model_version=model_version,
-        n_shards=n_shards, explore_share=explore_share, repurchase=repurchase,
+        n_shards=n_shards, workers=workers, explore_share=explore_share, repurchase=repurchase,
         category_cap=category_cap, exclude_items_file=exclude_items))
     typer.echo(f"published {result['version']}: {result['n_users']:,} users, {result['n_rows']:,} rows "
                f"-> {result['path']}")
+    typer.echo(f"scoring {result['scoring_seconds']:.1f}s = "
+               f"{result['n_users'] / max(result['scoring_seconds'], 1e-9):,.0f} users/s")
 
 
 @app.command()

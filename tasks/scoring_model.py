@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.compiled_ranker import compiled_ranker
+
 
 @dataclass
 class ScoringModel:
@@ -15,6 +17,7 @@ class ScoringModel:
     run_id: str
     booster_path: str
     mf_path: str
+    ranker_lib: str | None = None   # the booster compiled to native code, when a compiler is present
 
 
 def scoring_model(tracking_uri: str, model_name: str, version_or_alias: str, dest: Path) -> ScoringModel:
@@ -25,7 +28,8 @@ def scoring_model(tracking_uri: str, model_name: str, version_or_alias: str, des
     booster_path = Path(dest) / f"v{loaded.version}" / "booster.lgb"
     booster_path.parent.mkdir(parents=True, exist_ok=True)
     loaded.booster.save_model(str(booster_path))
-    return ScoringModel(str(loaded.version), loaded.run_id, str(booster_path), str(loaded.mf_path))
+    return ScoringModel(str(loaded.version), loaded.run_id, str(booster_path), str(loaded.mf_path),
+                        compiled_ranker(str(booster_path)))
 
 
 def exclusion_list(path: str | None) -> tuple:

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from tasks.als_embeddings import ALSEmbeddings
 from tasks.candidate_scoring import embedding_view, fill_rows, scored_candidates, top_k
 from tasks.candidate_sets import CandidateConfig, csr_row_topn
+from tasks.compiled_ranker import ranker_scorer
 from tasks.exploration import (
     ExploreConfig,
     explore_pool,
@@ -286,14 +287,15 @@ def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg:
 
 def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_path: str, mf_path: str,
                          cfg: RecommendConfig, model_version: str, run_id: str, generated_at: datetime,
-                         out_path: str) -> ShardResult:
-    """Score every user of shard `shard` of `n_shards` and write their rows to `out_path` (Parquet)."""
-    import lightgbm as lgb
+                         out_path: str, ranker_lib: str | None = None) -> ShardResult:
+    """Score every user of shard `shard` of `n_shards` and write their rows to `out_path` (Parquet).
 
+    `ranker_lib` is the booster compiled to native code (same scores, faster); without it the
+    LightGBM booster scores."""
     t0 = time.perf_counter()
     snap = snapshot_arrays(warehouse, "serve", shard=(shard, n_shards))
     view = embedding_view(snap, ALSEmbeddings.load(mf_path))
-    booster = lgb.Booster(model_file=str(booster_path))
+    booster = ranker_scorer(booster_path, ranker_lib, cfg.threads)
     if list(booster.feature_name()) != list(FEATURE_NAMES):
         raise ValueError(f"model {model_version} expects features {booster.feature_name()[:5]}..., "
                          "which this version of recpipe does not produce; retrain it")
