@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from tasks.als_embeddings import ALSEmbeddings, aligned_item_factors
 from tasks.candidate_sets import CandidateConfig, CandidateSet, candidate_set
 from tasks.ranker_features import ranker_features
+from tasks.row_order import row_value_order
 from tasks.snapshot_arrays import SnapshotArrays
 
 
@@ -68,8 +69,9 @@ def scored_candidates(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarr
 
 def top_k(row: np.ndarray, item: np.ndarray, score: np.ndarray, n_rows: int, k: int
           ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k items with the highest score (ties by item): (items, scores), -1 / NaN padded."""
-    order = np.lexsort((item, -score, row))
+    """Per row, the k items with the highest score (ties, at float32 precision, by item):
+    (items, scores), -1 / NaN padded."""
+    order = row_value_order(row, score, item)
     r, it, sc = row[order], item[order], score[order]
     starts = np.searchsorted(r, r, side="left")
     pos = np.arange(len(r)) - starts

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from tasks.row_order import row_value_order
 from tasks.snapshot_arrays import ITEM_FEATURES, USER_ITEM_FEATURES, SnapshotArrays
 
 SOURCES = ("history", "covis", "mf", "popular", "trending", "category")
@@ -71,8 +72,9 @@ def csr_row_topn(m: sp.csr_matrix, n: int) -> SourceRows:
     """Top-n entries of every row of a CSR matrix by value (ties by column), with 1-based ranks."""
     m = m.tocsr(copy=True)
     m.eliminate_zeros()
+    m.sort_indices()
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
-    order = np.lexsort((m.indices, -m.data, rows))
+    order = row_value_order(rows, m.data, m.indices)
     rows, cols, vals = rows[order], m.indices[order], m.data[order]
     starts = np.repeat(m.indptr[:-1], np.diff(m.indptr))
     rank = np.arange(len(rows)) - starts + 1
@@ -257,7 +259,7 @@ def union(users: np.ndarray, parts: dict[str, SourceRows], n_items: int, cap: in
         ranks[name], scores[name] = r, s
     row = (uniq // n_items).astype(np.int32)
     item = (uniq % n_items).astype(np.int32)
-    order = np.lexsort((item, best, row))
+    order = row_value_order(row, best, item, descending=False)
     starts = np.searchsorted(row[order], row[order], side="left")
     keep = order[(np.arange(len(order)) - starts) < cap]
     keep.sort()
