@@ -50,33 +50,44 @@ def ranker_features(snap: SnapshotArrays, cands: CandidateSet, user_vecs: np.nda
     n = len(cands)
     u = cands.users[cands.row]
     i = cands.item
-    cols: list[np.ndarray] = []
-    cols.append(snap.user_feats[u])
-    cols.append(snap.item_feats[i])
+    X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)  # filled block by block, no concatenation
+    col = 0
+
+    def put(block: np.ndarray) -> None:
+        nonlocal col
+        width = 1 if block.ndim == 1 else block.shape[1]
+        X[:, col:col + width] = block.reshape(n, width)
+        col += width
+
+    put(snap.user_feats[u])
+    put(snap.item_feats[i])
     pos, found = snap.user_item_lookup(u, i)
-    ui = np.full((n, len(USER_ITEM_FEATURES)), np.nan, dtype=np.float32)
+    ui = X[:, col:col + len(USER_ITEM_FEATURES)]
+    ui[:] = np.nan
     ui[found] = snap.ui_feats[pos[found]]
-    cols.append(ui)
+    col += len(USER_ITEM_FEATURES)
     cat = snap.item_category[i]
     apos, afound = snap.affinity_lookup(u, cat)
-    aff = np.zeros((n, len(AFFINITY_FEATURES)), dtype=np.float32)
+    aff = X[:, col:col + len(AFFINITY_FEATURES)]
+    aff[:] = 0.0
     aff[afound] = np.nan_to_num(snap.affinity_feats[apos[afound]], nan=0.0)
-    cols.append(aff)
+    col += len(AFFINITY_FEATURES)
     dot = np.empty(n, dtype=np.float32)
     for s in range(0, n, 65536):  # chunks keep the gathered factor blocks in cache
         e = min(s + 65536, n)
         dot[s:e] = np.einsum("ij,ij->i", user_vecs[cands.row[s:e]], item_vecs[i[s:e]])
     un = np.sqrt(np.einsum("ij,ij->i", user_vecs, user_vecs))[cands.row]
     inn = np.sqrt(np.einsum("ij,ij->i", item_vecs, item_vecs))[i]
-    cos = dot / np.maximum(un * inn, 1e-9)
-    cols.append(np.stack([dot, cos, un, inn], axis=1).astype(np.float32))
-    cols.append(np.stack([cands.ranks[s] for s in SOURCES], axis=1))
-    n_sources = np.sum(~np.isnan(np.stack([cands.ranks[s] for s in SOURCES], axis=1)), axis=1)
+    for block in (dot, dot / np.maximum(un * inn, 1e-9), un, inn):
+        put(block)
+    n_sources = np.zeros(n, dtype=np.float32)
+    for s in SOURCES:
+        put(cands.ranks[s])
+        n_sources += ~np.isnan(cands.ranks[s])
     long_share = aff[:, AFFINITY_FEATURES.index("long_share")]
     short_share = aff[:, AFFINITY_FEATURES.index("short_share")]
     interest_now = (long_share + drift_boost * short_share) / (1.0 + drift_boost)
-    cols.append(np.stack([cands.scores["covis"], cands.scores["category"],
-                          n_sources.astype(np.float32), interest_now], axis=1))
-    X = np.concatenate([c.astype(np.float32, copy=False) for c in cols], axis=1)
-    assert X.shape[1] == len(FEATURE_NAMES)
+    for block in (cands.scores["covis"], cands.scores["category"], n_sources, interest_now):
+        put(block)
+    assert col == X.shape[1] == len(FEATURE_NAMES)
     return RankerInput(X=X, names=list(FEATURE_NAMES))

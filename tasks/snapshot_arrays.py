@@ -102,12 +102,27 @@ def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None)
     return con.execute(sql, params or {}).df()
 
 
+def _fetch_arrays(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> dict[str, np.ndarray]:
+    """Query result as numpy columns (several times cheaper than a DataFrame for wide results)."""
+    return con.execute(sql, params or {}).fetchnumpy()
+
+
+def _float_matrix(cols: dict[str, np.ndarray], names, fill: float = np.nan) -> np.ndarray:
+    """float32 (rows, len(names)) from numpy columns; NULL -> `fill`."""
+    first = cols[names[0]] if names else np.zeros(0)
+    out = np.empty((len(first), len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        col = cols[name]
+        out[:, j] = np.ma.filled(col.astype(np.float32), fill) if np.ma.isMaskedArray(col) else col
+    return out
+
+
 def _ordered_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape, extra: np.ndarray
                  ) -> tuple[sp.csr_matrix, np.ndarray]:
     """CSR from coordinates plus the `extra` per-entry matrix permuted into CSR order."""
     keep = (rows >= 0) & (cols >= 0)
     rows, cols, values, extra = rows[keep], cols[keep], values[keep], extra[keep]
-    order = np.lexsort((cols, rows))
+    order = np.argsort(rows.astype(np.int64) * max(int(shape[1]), 1) + cols, kind="stable")
     rows, cols, values, extra = rows[order], cols[order], values[order], extra[order]
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.add.at(indptr, rows + 1, 1)
@@ -132,13 +147,13 @@ def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray |
         where = "where hash(user_id) % $n_shards = $shard"
         params = {"shard": int(shard[0]), "n_shards": int(shard[1])}
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        universe = _fetch(con, f"select user_id from {s}.user_universe {where} order by user_id", params)
-        uf = _fetch(con, f"select user_id, {', '.join(USER_FEATURES)} from {s}.user_features "
-                         f"{where}", params)
-        ui = _fetch(con, f"select user_id, item_id, {', '.join(USER_ITEM_FEATURES)} "
-                         f"from {s}.user_item_features {where}", params)
-        aff = _fetch(con, f"select user_id, category, {', '.join(AFFINITY_FEATURES)} "
-                          f"from {s}.user_category_affinity {where}", params)
+        universe = _fetch_arrays(con, f"select user_id from {s}.user_universe {where}", params)
+        uf = _fetch_arrays(con, f"select user_id, {', '.join(USER_FEATURES)} from {s}.user_features "
+                                f"{where}", params)
+        ui = _fetch_arrays(con, f"select user_id, item_id, {', '.join(USER_ITEM_FEATURES)} "
+                                f"from {s}.user_item_features {where}", params)
+        aff = _fetch_arrays(con, f"select user_id, category, {', '.join(AFFINITY_FEATURES)} "
+                                 f"from {s}.user_category_affinity {where}", params)
 
     items = _item_arrays(str(Path(warehouse).resolve()), s, Path(warehouse).stat().st_mtime_ns)
     item_ids, cats = items.item_ids, pd.Index(items.categories)
@@ -148,18 +163,17 @@ def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray |
         user_ids = np.asarray(pd.Index(user_ids).append(extra).sort_values())
     uidx = pd.Index(user_ids)
     user_feats = np.full((len(user_ids), len(USER_FEATURES)), np.nan, dtype=np.float32)
-    user_feats[uidx.get_indexer(uf["user_id"])] = uf[list(USER_FEATURES)].to_numpy(np.float32, na_value=np.nan)
+    user_feats[uidx.get_indexer(uf["user_id"])] = _float_matrix(uf, USER_FEATURES)
     ui_rows = uidx.get_indexer(ui["user_id"])
     ui_cols = items.index.get_indexer(ui["item_id"])
     interactions, ui_feats = _ordered_csr(
-        ui_rows, ui_cols, ui["strength"].to_numpy(np.float32), (len(user_ids), len(item_ids)),
-        ui[list(USER_ITEM_FEATURES)].to_numpy(np.float32, na_value=np.nan))
+        ui_rows, ui_cols, _float_matrix(ui, ["strength"])[:, 0], (len(user_ids), len(item_ids)),
+        _float_matrix(ui, USER_ITEM_FEATURES))
     aff_rows = uidx.get_indexer(aff["user_id"])
-    aff_cols = cats.get_indexer(aff["category"].astype(str))
+    aff_cols = cats.get_indexer(pd.Index(aff["category"]).astype(str))
     affinity, aff_feats = _ordered_csr(
-        aff_rows, aff_cols, aff["decayed_share"].to_numpy(np.float32, na_value=0.0),
-        (len(user_ids), len(cats)),
-        aff[list(AFFINITY_FEATURES)].to_numpy(np.float32, na_value=np.nan))
+        aff_rows, aff_cols, _float_matrix(aff, ["decayed_share"], fill=0.0)[:, 0],
+        (len(user_ids), len(cats)), _float_matrix(aff, AFFINITY_FEATURES))
     return SnapshotArrays(
         snapshot=s, as_of=items.as_of, user_ids=user_ids, item_ids=item_ids,
         categories=items.categories, item_category=items.item_category,
