@@ -55,6 +55,8 @@ class CandidateParams(BaseModel):
     n_trending: int = Field(10, ge=0, description="Trending items.")
     n_category: int = Field(30, ge=0, description="Popular items in the user's top categories.")
     max_candidates: int = Field(150, ge=10, le=2000, description="Cap on the union per user.")
+    mf_pool: int = Field(5000, ge=1, description="MF top-N searches the most popular this many items "
+                         "(on medium, 5,000 and 10,000 give the same candidates; cost is linear).")
 
 
 class RankerParams(BaseModel):

@@ -40,7 +40,7 @@ class CandidateConfig:
     covis_seeds: int = 5
     top_categories: int = 3
     max_candidates: int = 150
-    mf_pool: int = 10_000
+    mf_pool: int = 5_000
 
 
 @dataclass
@@ -136,20 +136,29 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
             allowed: np.ndarray, num_threads: int = 2) -> SourceRows:
     """Exact top-n items by dot product per user (implicit's blocked top-k), excluding `exclude` rows.
 
-    The exclusion is applied after over-fetching n + n items (implicit's own per-query filter
-    slices the sparse matrix per tiny block and costs more than the search); the rare rows
-    with more than n excluded items among those are searched again with the filter.
+    A user with h excluded items has its top n among its top n + h; users are searched in
+    groups by h rounded up to a power of two, and the excluded items dropped afterwards
+    (implicit's own per-query filter slices the sparse matrix per tiny block and costs more
+    than the search, and the search's cost grows with the number fetched).
     """
     from implicit.cpu.topk import topk
 
     if n <= 0 or user_vecs.shape[0] == 0:
         return SourceRows(*(np.zeros(0, dtype=t) for t in (np.int32, np.int32, np.float32, np.float32)))
-    n_users = len(user_vecs)
-    n_eff = min(n, int(allowed.sum()))
+    n_users, n_allowed = len(user_vecs), int(allowed.sum())
+    n_eff = min(n, n_allowed)
     blocked = np.flatnonzero(~allowed).astype(np.int32) if (~allowed).any() else None
     query = np.ascontiguousarray(user_vecs, dtype=np.float32)
-    n_fetch = min(2 * n_eff, int(allowed.sum())) if exclude is not None else n_eff
-    ids, scores = topk(item_vecs, query, n_fetch, filter_items=blocked, num_threads=num_threads)
+    h = np.diff(exclude.indptr) if exclude is not None else np.zeros(n_users, dtype=np.int64)
+    group = np.where(h > 0, 2 ** np.ceil(np.log2(np.maximum(h, 1))), 0).astype(np.int64)
+    width = min(n_eff + int(group.max()), n_allowed)
+    ids = np.full((n_users, width), -1, dtype=np.int32)
+    scores = np.full((n_users, width), -np.inf, dtype=np.float32)
+    for g in np.unique(group):
+        rows = np.flatnonzero(group == g)
+        k = min(n_eff + int(g), n_allowed)
+        gi, gs = topk(item_vecs, query[rows], k, filter_items=blocked, num_threads=num_threads)
+        ids[rows, :k], scores[rows, :k] = gi, gs
     keep = (ids >= 0) & np.isfinite(scores)
     if exclude is not None and exclude.nnz:
         excl_keys = _csr_keys(exclude)
@@ -157,15 +166,6 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
         pos = np.minimum(np.searchsorted(excl_keys, query_keys), len(excl_keys) - 1)
         keep &= excl_keys[pos] != query_keys
     rank = np.cumsum(keep, axis=1)
-    short = np.flatnonzero(rank[:, -1] < n_eff) if n_fetch > n_eff else np.zeros(0, dtype=np.int64)
-    if len(short):  # more excluded items than the over-fetch covers: search those rows exactly
-        ids2, scores2 = topk(item_vecs, query[short], n_eff, filter_query_items=exclude[short],
-                             filter_items=blocked, num_threads=num_threads)
-        ids[short] = -1
-        ids[short, :n_eff], scores[short, :n_eff] = ids2, scores2
-        keep[short] = False
-        keep[short, :n_eff] = (ids2 >= 0) & np.isfinite(scores2)
-        rank[short] = np.cumsum(keep[short], axis=1)
     keep &= rank <= n_eff
     zero = ~np.any(user_vecs != 0, axis=1)
     keep &= ~zero[:, None]
