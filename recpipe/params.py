@@ -43,6 +43,9 @@ class ALSParams(BaseModel):
     regularization: float = Field(0.05, ge=0, description="L2 regularisation.")
     iterations: int = Field(10, ge=1, le=200, description="ALS sweeps.")
     alpha: float = Field(2.0, gt=0, description="Confidence scaling of interaction strength.")
+    warm_start_iterations: int = Field(
+        3, ge=0, le=200, description="Sweeps of the eval and serve fits, which start from the previous "
+        "snapshot's factors (each snapshot only adds a week of events); 0 = fit each from scratch.")
 
 
 class CandidateParams(BaseModel):

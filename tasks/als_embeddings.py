@@ -43,9 +43,20 @@ class ALSEmbeddings:
             iterations=self.iterations, random_state=self.random_state,
             num_threads=self.num_threads, calculate_training_loss=False)
 
-    def fit(self, matrix: sp.csr_matrix, user_ids: np.ndarray, item_ids: np.ndarray) -> ALSEmbeddings:
-        """Fit on a users x items strength matrix; keeps the id arrays with the factors."""
+    def fit(self, matrix: sp.csr_matrix, user_ids: np.ndarray, item_ids: np.ndarray,
+            init: ALSEmbeddings | None = None) -> ALSEmbeddings:
+        """Fit on a users x items strength matrix; keeps the id arrays with the factors.
+
+        With `init` (a fit on an earlier snapshot) the sweeps start from its factors, matched by
+        user and item id (small random values for ids it did not have), so a few sweeps reach
+        what a fit from scratch needs many for."""
         model = self._model()
+        if init is not None:
+            if init.factors != self.factors:
+                raise ValueError(f"warm start from {init.factors} factors into {self.factors}")
+            rng = np.random.default_rng(self.random_state)
+            model.user_factors = _aligned(init.user_factors, init.user_ids, user_ids, rng)
+            model.item_factors = _aligned(init.item_factors, init.item_ids, item_ids, rng)
         model.fit(matrix.astype(np.float32).tocsr(), show_progress=False)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
@@ -82,6 +93,16 @@ class ALSEmbeddings:
                        item_factors=z["item_factors"], user_ids=z["user_ids"], item_ids=z["item_ids"])
 
 
+def _aligned(factors: np.ndarray, ids: np.ndarray, new_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`factors` (rows for `ids`) re-indexed to `new_ids`; unknown ids get ALS's own small random init."""
+    import pandas as pd
+
+    pos = pd.Index(np.asarray(ids)).get_indexer(pd.Index(np.asarray(new_ids)))
+    out = (rng.random((len(new_ids), factors.shape[1]), dtype=np.float32) * 0.01).astype(np.float32)
+    out[pos >= 0] = factors[pos[pos >= 0]]
+    return out
+
+
 def aligned_item_factors(emb: ALSEmbeddings, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Item factors re-indexed to `item_ids` (zeros for items the model never saw) and a known mask."""
     import pandas as pd
@@ -105,18 +126,26 @@ class EmbeddingsFile:
 
 
 def als_embeddings_file(warehouse: Path, snapshot: str, factors: int, regularization: float,
-                        iterations: int, alpha: float, seed: int, out_path: str) -> EmbeddingsFile:
-    """Fit ALS on snapshot `snapshot`'s interaction matrix and save it to `out_path` (.npz)."""
+                        iterations: int, alpha: float, seed: int, out_path: str,
+                        warm_start_path: str | None = None, warm_start_iterations: int = 0) -> EmbeddingsFile:
+    """Fit ALS on snapshot `snapshot`'s interaction matrix and save it to `out_path` (.npz).
+
+    With `warm_start_path` (the fit of an earlier snapshot) and `warm_start_iterations` > 0 the
+    fit starts from those factors and runs that many sweeps (at most `iterations`)."""
     import time
 
     from tasks.snapshot_arrays import snapshot_matrix
 
     t0 = time.perf_counter()
     m = snapshot_matrix(warehouse, snapshot)
-    emb = ALSEmbeddings(factors=factors, regularization=regularization, iterations=iterations,
-                        alpha=alpha, random_state=seed).fit(m.matrix, m.user_ids, m.item_ids)
+    warm = warm_start_path is not None and warm_start_iterations > 0
+    emb = ALSEmbeddings(factors=factors, regularization=regularization,
+                        iterations=min(warm_start_iterations, iterations) if warm else iterations, alpha=alpha,
+                        random_state=seed)
+    emb.fit(m.matrix, m.user_ids, m.item_ids, init=ALSEmbeddings.load(Path(warm_start_path)) if warm else None)
     emb.save(Path(out_path))
     seconds = time.perf_counter() - t0
-    logger.info("ALS on %s: %d users x %d items, %d non-zeros, %.1fs", snapshot, m.shape[0],
-                m.shape[1], m.matrix.nnz, seconds)
+    logger.info("ALS on %s: %d users x %d items, %d non-zeros, %d sweeps%s, %.1fs", snapshot, m.shape[0],
+                m.shape[1], m.matrix.nnz, emb.iterations, " from the previous snapshot's factors" if warm else "",
+                seconds)
     return EmbeddingsFile(str(out_path), snapshot, m.shape[0], m.shape[1], seconds)
