@@ -64,7 +64,7 @@ class RecommendConfig:
     exclude_items: tuple = ()
     drift_threshold: float = 0.3
     drift_boost: float = 1.0
-    batch_users: int = 5000
+    batch_users: int = 2000             # users scored together; smaller batches reuse memory better
     threads: int = 2                    # per shard: LightGBM and the MF top-N search
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
