@@ -31,13 +31,14 @@ from tasks.recommendation_publishing import PublishError
 from tasks.user_recommendations import RecommendConfig
 
 
-def recommend_config(params: RecommendParams, exclude: tuple, threads: int = 2) -> RecommendConfig:
-    """The scoring rules of a run, from its parameters."""
+def recommend_config(params: RecommendParams, exclude: tuple, threads: int = 2,
+                     candidates: CandidateConfig | None = None) -> RecommendConfig:
+    """The scoring rules of a run, from its parameters; candidates as the model was trained."""
     return RecommendConfig(
         threads=threads,
         top_k=params.top_k, cold_max_events=params.cold_max_events, repurchase=params.repurchase,
         repurchase_window_days=params.repurchase_window_days, category_cap=params.category_cap,
-        exclude_items=exclude, drift_boost=params.drift_boost, candidates=CandidateConfig(),
+        exclude_items=exclude, drift_boost=params.drift_boost, candidates=candidates or CandidateConfig(),
         explore=ExploreConfig(share=params.explore_share,
                               positions=tuple(params.explore_positions) if params.explore_positions else None,
                               new_item_days=params.new_item_days, seed=params.seed))
@@ -55,7 +56,7 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
                                settings.models_dir / "scoring")
     exclude = exclusion_list_task(params.exclude_items_file)
     workers = scoring_workers(params.workers)
-    cfg = recommend_config(params, exclude, threads=threads_per_worker(workers))
+    cfg = recommend_config(params, exclude, threads=threads_per_worker(workers), candidates=model.candidates)
     scope = scoring_scope_task(wh, params.top_k, exclude)
     version, version_dir = new_version_task(recs_dir)
     generated_at = datetime.now(UTC).replace(tzinfo=None)

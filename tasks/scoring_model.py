@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from tasks.candidate_sets import CandidateConfig
 from tasks.compiled_ranker import compiled_ranker
 
 
@@ -18,10 +19,20 @@ class ScoringModel:
     booster_path: str
     mf_path: str
     ranker_lib: str | None = None   # the booster compiled to native code, when a compiler is present
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)  # as the model was trained
+
+
+def trained_candidates(run_params: dict[str, str]) -> CandidateConfig:
+    """The candidate settings a model was trained with, from its run's `candidates.*` params;
+    defaults for settings the run did not log (models trained before a setting existed)."""
+    given = {f.name: int(float(run_params[f"candidates.{f.name}"])) for f in fields(CandidateConfig)
+             if f"candidates.{f.name}" in run_params}
+    return CandidateConfig(**given)
 
 
 def scoring_model(tracking_uri: str, model_name: str, version_or_alias: str, dest: Path) -> ScoringModel:
-    """Download `model_name` @ `version_or_alias` ("champion" or a number): booster file + MF factors."""
+    """Download `model_name` @ `version_or_alias` ("champion" or a number): booster file, MF factors
+    and the candidate settings it was trained with (scoring must generate candidates the same way)."""
     from tasks.model_registry import load_model_version
 
     loaded = load_model_version(tracking_uri, model_name, str(version_or_alias), Path(dest))
@@ -29,7 +40,7 @@ def scoring_model(tracking_uri: str, model_name: str, version_or_alias: str, des
     booster_path.parent.mkdir(parents=True, exist_ok=True)
     loaded.booster.save_model(str(booster_path))
     return ScoringModel(str(loaded.version), loaded.run_id, str(booster_path), str(loaded.mf_path),
-                        compiled_ranker(str(booster_path)))
+                        compiled_ranker(str(booster_path)), trained_candidates(loaded.params))
 
 
 def exclusion_list(path: str | None) -> tuple:

@@ -28,7 +28,7 @@ def _cache_files(data: Path) -> dict[str, int]:
 def trained(prefect_server, small_shop, tmp_path_factory) -> dict:
     """Three train runs on one data dir: good, deliberately worse, the good one again."""
     from flows.train import train_flow
-    from recpipe.params import ALSParams, RankerParams, TrainParams
+    from recpipe.params import ALSParams, CandidateParams, RankerParams, TrainParams
     from tasks.ingested_events import ingested_events
 
     data = tmp_path_factory.mktemp("train_flow") / "data"
@@ -39,7 +39,8 @@ def trained(prefect_server, small_shop, tmp_path_factory) -> dict:
     # reached early), a third of the boosting time on a busy 2-core box
     good = TrainParams(data_dir=str(data), ranker=RankerParams(early_stopping_rounds=10))
     worse = TrainParams(data_dir=str(data), als=ALSParams(factors=2, iterations=1),
-                        ranker=RankerParams(n_estimators=2, early_stopping_rounds=10))
+                        ranker=RankerParams(n_estimators=2, early_stopping_rounds=10),
+                        candidates=CandidateParams(n_mf=7, mf_pool=300))
     t0 = time.perf_counter()
     first = train_flow(good)
     after_first = _cache_files(data)
@@ -65,6 +66,22 @@ def test_first_run_becomes_champion_and_a_worse_one_does_not(trained):
     assert not second["promoted"]
     assert f"{a:.4f}" in second["reason"] and f"{b:.4f}" in second["reason"]
     assert f"v{first['version']}" in second["reason"]
+
+
+def test_scoring_generates_candidates_as_each_model_was_trained(trained):
+    from recpipe.settings import Settings
+    from tasks.candidate_sets import CandidateConfig
+    from tasks.scoring_model import scoring_model, trained_candidates
+
+    s = Settings(data_dir=str(trained["data"]))
+    first = scoring_model(s.tracking_uri, s.registered_model_name, str(trained["first"]["version"]),
+                          s.models_dir / "scoring")
+    second = scoring_model(s.tracking_uri, s.registered_model_name, str(trained["second"]["version"]),
+                           s.models_dir / "scoring")
+    assert first.candidates == CandidateConfig()
+    assert second.candidates == CandidateConfig(n_mf=7, mf_pool=300)
+    # a run that predates a setting gets the default for it; other params are ignored
+    assert trained_candidates({"candidates.n_covis": "12", "als.factors": "4"}) == CandidateConfig(n_covis=12)
 
 
 def test_mlflow_runs_are_comparable_and_complete(trained):
