@@ -14,6 +14,8 @@ import os
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
+from recpipe.settings import LOG_FORMAT
+
 
 def scoring_workers(requested: int) -> int:
     """Worker processes for `requested` (0 = one per CPU core)."""
@@ -29,14 +31,13 @@ def shard_task_runner(workers: int) -> TaskRunner:
     if workers <= 1:
         return ThreadPoolTaskRunner(max_workers=1)
     _share_local_api()
-    root = logging.getLogger()
-    fmt = root.handlers[0].formatter._fmt if root.handlers and root.handlers[0].formatter else None
-    return ProcessPoolTaskRunner(max_workers=workers, initializer=_worker_logging, initargs=(root.level, fmt))
+    return ProcessPoolTaskRunner(max_workers=workers, initializer=_worker_logging,
+                                 initargs=(logging.getLogger().level,))
 
 
-def _worker_logging(level: int, fmt: str | None) -> None:
+def _worker_logging(level: int) -> None:
     """Workers log like the flow's process (the CLI logs `tasks.*` at INFO to stderr)."""
-    logging.basicConfig(level=level, format=fmt or logging.BASIC_FORMAT)
+    logging.basicConfig(level=level, format=LOG_FORMAT)
 
 
 def _share_local_api() -> None:

@@ -58,13 +58,13 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
     cache = settings.models_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     base_key = [fingerprint, as_of, params.label_horizon_days, feat_cfg.__dict__]
-    emb, key = {}, None
+    emb, key, previous = {}, None, None
     for snap in ("train", "eval", "serve"):  # eval and serve start from the previous snapshot's fit
-        previous = emb[list(emb)[-1]].path if emb else None
         key = config_hash(base_key, snap, params.als.model_dump(), params.seed, key)
         emb[snap] = cached_call(als_embeddings_task, wh, snap, seed=params.seed,
                                 out_path=str(cache / f"als-{key}.npz"), warm_start_path=previous,
                                 **params.als.model_dump())
+        previous = emb[snap].path
     ts_key = config_hash(base_key, params.als.model_dump(), params.candidates.model_dump(),
                          params.max_train_users, params.seed)
     tset = cached_call(ranker_training_set_task, wh, "train", emb["train"].path, cand_cfg,

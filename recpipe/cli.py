@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from recpipe.settings import Settings
+from recpipe.settings import LOG_FORMAT, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Batch recommendations from shop behaviour logs.")
@@ -33,7 +33,7 @@ def prepare(data_dir: Path | None) -> Settings:
         os.environ.setdefault(key, value)
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "tasks,flows")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     for noisy in ("great_expectations", "alembic", "httpx", "mlflow", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return settings
@@ -48,7 +48,7 @@ def generate(
     consumable_share: Annotated[float | None, typer.Option(help="Share of consumable (re-bought) categories.")] = None,
 ) -> None:
     """Write a seeded synthetic shop: events/, items.parquet, users.parquet, ground_truth/."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     from tasks.synthetic_shop import synthetic_shop
 
     overrides = {} if consumable_share is None else {"consumable_share": consumable_share}

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "cart": 4.0, "purchase": 8.0}
 
 
+LOG_FORMAT = "%(asctime)s %(name)s %(message)s"   # the CLI's and its worker processes' log lines
+
+
 class Settings(BaseSettings):
     """Locations and pipeline-wide defaults (environment prefix `RECPIPE_`)."""
 

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tasks.row_order import row_value_order
-from tasks.snapshot_arrays import ITEM_FEATURES, USER_ITEM_FEATURES, SnapshotArrays
+from tasks.snapshot_arrays import ITEM_FEATURES, USER_ITEM_FEATURES, SnapshotArrays, csr_keys
 
 SOURCES = ("history", "covis", "mf", "popular", "trending", "category")
 _POP = ITEM_FEATURES.index("decayed_popularity")
@@ -161,7 +161,7 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
         ids[rows, :k], scores[rows, :k] = gi, gs
     keep = (ids >= 0) & np.isfinite(scores)
     if exclude is not None and exclude.nnz:
-        excl_keys = _csr_keys(exclude)
+        excl_keys = csr_keys(exclude if exclude.has_sorted_indices else exclude.sorted_indices())
         query_keys = np.arange(n_users, dtype=np.int64)[:, None] * exclude.shape[1] + np.maximum(ids, 0)
         pos = np.minimum(np.searchsorted(excl_keys, query_keys), len(excl_keys) - 1)
         keep &= excl_keys[pos] != query_keys
@@ -172,13 +172,6 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
     rows = np.broadcast_to(np.arange(n_users, dtype=np.int32)[:, None], ids.shape)
     return SourceRows(rows[keep], ids[keep].astype(np.int32), rank[keep].astype(np.float32),
                       scores[keep].astype(np.float32))
-
-
-def _csr_keys(m: sp.csr_matrix) -> np.ndarray:
-    """row * n_cols + col of every stored entry, sorted (CSR with sorted indices)."""
-    m.sort_indices()
-    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    return rows * m.shape[1] + m.indices.astype(np.int64)
 
 
 def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray,

@@ -3,7 +3,7 @@
 LightGBM's own `predict` walks its trees through a generic interpreter; TL2cgen turns the
 same trees into C, compiled once per model version (about a second for a few dozen trees),
 which scores the same rows with identical results about 2.5 times faster. Compiling needs a
-C compiler (`gcc`/`cc`); without one, or if compiling fails, scoring uses LightGBM and says so.
+C compiler (`gcc` or `clang`); without one, or if compiling fails, scoring uses LightGBM and says so.
 """
 
 from __future__ import annotations

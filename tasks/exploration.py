@@ -106,24 +106,20 @@ def user_hashes(user_ids: np.ndarray, seed: int) -> np.ndarray:
 
 
 _TAIL = 1e-6   # draws beyond the 1e-6 and 1 - 1e-6 quantiles are held there
-
-
-def _logit_span() -> float:
-    return float(np.log((1 - _TAIL) / _TAIL))
+_LOGIT_SPAN = float(np.log((1 - _TAIL) / _TAIL))
 
 
 def beta_quantiles(a: np.ndarray, b: np.ndarray, levels: int) -> np.ndarray:
     """(len(a), levels) inverse CDFs of Beta(a, b) on a grid even in logit(u) from 1e-6 to 1 - 1e-6
     (dense in the tails, where the inverse CDF bends fastest)."""
-    span = _logit_span()
-    grid = expit(np.linspace(-span, span, levels))
+    grid = expit(np.linspace(-_LOGIT_SPAN, _LOGIT_SPAN, levels))
     return betaincinv(np.asarray(a, float)[:, None], np.asarray(b, float)[:, None], grid[None, :])
 
 
 def beta_draws(pool: ExplorePool, u: np.ndarray) -> np.ndarray:
     """Posterior draws for uniforms `u` of shape (n, pool): the tabulated inverse CDFs, linearly
     interpolated in logit(u)."""
-    levels, span = pool.quantiles.shape[1], _logit_span()
+    levels, span = pool.quantiles.shape[1], _LOGIT_SPAN
     with np.errstate(divide="ignore"):
         t = logit(u)
     x = np.clip((t + span) * ((levels - 1) / (2 * span)), 0.0, levels - 1)

@@ -56,8 +56,8 @@ class SnapshotArrays:
     _aff_keys: np.ndarray = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._ui_keys = _csr_keys(self.interactions)
-        self._aff_keys = _csr_keys(self.affinity)
+        self._ui_keys = csr_keys(self.interactions)
+        self._aff_keys = csr_keys(self.affinity)
 
     @property
     def n_users(self) -> int:
@@ -86,7 +86,8 @@ class SnapshotArrays:
         return _lookup(self._aff_keys, users.astype(np.int64) * len(self.categories) + cats)
 
 
-def _csr_keys(m: sp.csr_matrix) -> np.ndarray:
+def csr_keys(m: sp.csr_matrix) -> np.ndarray:
+    """row * n_cols + col of every stored entry; sorted when the CSR's indices are."""
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
     return rows * m.shape[1] + m.indices.astype(np.int64)
 
