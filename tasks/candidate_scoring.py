@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tasks.als_embeddings import ALSEmbeddings, aligned_item_factors
-from tasks.candidate_sets import CandidateConfig, CandidateSet, candidate_set
+from tasks.candidate_sets import CandidateConfig, CandidateSet, ItemLists, candidate_set
 from tasks.ranker_features import ranker_features
 from tasks.row_order import row_value_order
 from tasks.snapshot_arrays import SnapshotArrays
@@ -56,10 +56,12 @@ class ScoredCandidates:
 def scored_candidates(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarray,
                       cfg: CandidateConfig, booster=None, allowed: np.ndarray | None = None,
                       drift_boost: float = 1.0, num_iteration: int | None = None,
-                      num_threads: int = 2) -> ScoredCandidates:
-    """Candidates and their features for `users`; ranker scores when a booster is given."""
+                      num_threads: int = 2, lists: ItemLists | None = None) -> ScoredCandidates:
+    """Candidates and their features for `users`; ranker scores when a booster is given.
+    `lists`: the snapshot's `item_lists`, when the caller keeps them across batches."""
     uv = view.user_vecs(snap, users)
-    cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed, num_threads=num_threads)
+    cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed, num_threads=num_threads,
+                          lists=lists)
     feats = ranker_features(snap, cands, uv, view.item_vecs, drift_boost=drift_boost)
     scores = None
     if booster is not None:

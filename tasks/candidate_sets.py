@@ -174,16 +174,38 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
                       scores[keep].astype(np.float32))
 
 
+@dataclass
+class ItemLists:
+    """The user-independent parts of the sources for one snapshot and `allowed` mask: computed
+    once per shard or evaluation run instead of once per batch of users."""
+
+    mf_pool: np.ndarray                    # item positions MF searches
+    popular: tuple[np.ndarray, np.ndarray]
+    trending: tuple[np.ndarray, np.ndarray]
+    category_items: sp.csr_matrix          # categories x items, see category_top_items
+
+
+def item_lists(snap: SnapshotArrays, cfg: CandidateConfig, allowed: np.ndarray | None = None) -> ItemLists:
+    allowed = np.ones(snap.n_items, dtype=bool) if allowed is None else allowed
+    return ItemLists(mf_pool=mf_item_pool(snap, allowed, cfg.mf_pool),
+                     popular=global_top(snap, cfg.n_popular, "popular", allowed),
+                     trending=global_top(snap, cfg.n_trending, "trending", allowed),
+                     category_items=category_top_items(snap, cfg.n_category, allowed))
+
+
 def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray,
                   item_vecs: np.ndarray, cfg: CandidateConfig, allowed: np.ndarray | None = None,
-                  sources: tuple[str, ...] = SOURCES, num_threads: int = 2) -> CandidateSet:
+                  sources: tuple[str, ...] = SOURCES, num_threads: int = 2,
+                  lists: ItemLists | None = None) -> CandidateSet:
     """Union of the candidate sources for snapshot users `users` (positions), capped per user.
 
     `user_vecs` / `item_vecs` are MF factors aligned to `users` / snapshot items; `allowed`
-    masks items that may be recommended (default all).
+    masks items that may be recommended (default all); `lists` are `item_lists(snap, cfg,
+    allowed)` when the caller keeps them across batches.
     """
     users = np.asarray(users, dtype=np.int64)
     allowed = np.ones(snap.n_items, dtype=bool) if allowed is None else allowed
+    lists = item_lists(snap, cfg, allowed) if lists is None else lists
     hist = snap.interactions[users]
     parts: dict[str, SourceRows] = {}
     if "history" in sources:
@@ -197,21 +219,20 @@ def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray
         parts["covis"] = csr_row_topn((seed_m @ snap.covis).multiply(allowed[None, :]).tocsr(),
                                       cfg.n_covis)
     if "mf" in sources:
-        pool = mf_item_pool(snap, allowed, cfg.mf_pool)
+        pool = lists.mf_pool
         mf = mf_topn(user_vecs, item_vecs[pool], cfg.n_mf, hist[:, pool].tocsr(), np.ones(len(pool), bool),
                      num_threads=num_threads)
         mf.item = pool[mf.item].astype(np.int32)
         parts["mf"] = mf
     if "popular" in sources:
-        parts["popular"] = _broadcast(len(users), *global_top(snap, cfg.n_popular, "popular", allowed))
+        parts["popular"] = _broadcast(len(users), *lists.popular)
     if "trending" in sources:
-        parts["trending"] = _broadcast(len(users), *global_top(snap, cfg.n_trending, "trending", allowed))
+        parts["trending"] = _broadcast(len(users), *lists.trending)
     if "category" in sources:
         top_cats = csr_row_topn(snap.affinity[users], cfg.top_categories)
         user_cats = sp.csr_matrix((top_cats.score, (top_cats.row, top_cats.item)),
                                   shape=(len(users), len(snap.categories)))
-        per_cat = category_top_items(snap, cfg.n_category, allowed)
-        parts["category"] = csr_row_topn((user_cats @ per_cat).tocsr(), cfg.n_category)
+        parts["category"] = csr_row_topn((user_cats @ lists.category_items).tocsr(), cfg.n_category)
     return union(users, parts, snap.n_items, cfg.max_candidates)
 
 

@@ -50,11 +50,23 @@ def compiled_ranker(booster_path: str) -> str | None:
 
 @dataclass
 class RankerScorer:
-    """Scores feature rows with the compiled library when there is one, else with LightGBM."""
+    """Scores feature rows with the compiled library when there is one, else with LightGBM.
 
-    booster: object                 # lightgbm.Booster (feature names; the fallback)
+    LightGBM is imported only when it scores (no library, or a `num_iteration` cut): the
+    import costs seconds in every fresh scoring worker."""
+
+    booster_path: str
     predictor: object | None        # tl2cgen.Predictor
     num_threads: int
+    _booster: object = None         # lightgbm.Booster, loaded on first use
+
+    @property
+    def booster(self):
+        if self._booster is None:
+            import lightgbm as lgb
+
+            self._booster = lgb.Booster(model_file=str(self.booster_path))
+        return self._booster
 
     def predict(self, X: np.ndarray, num_iteration: int | None = None, num_threads: int | None = None
                 ) -> np.ndarray:
@@ -67,16 +79,25 @@ class RankerScorer:
         return self.predictor.predict(tl2cgen.DMatrix(X, dtype="float32")).ravel().astype(np.float64)
 
     def feature_name(self) -> list[str]:
-        return list(self.booster.feature_name())
+        names = booster_feature_names(self.booster_path)
+        return names if names is not None else list(self.booster.feature_name())
+
+
+def booster_feature_names(booster_path: str) -> list[str] | None:
+    """Feature names from the header of a LightGBM text model file (None if it has none)."""
+    with open(booster_path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("feature_names="):
+                return line.rstrip("\n").split("=", 1)[1].split(" ")
+            if line.startswith("Tree="):  # the header is over
+                return None
+    return None
 
 
 def ranker_scorer(booster_path: str, lib_path: str | None, num_threads: int) -> RankerScorer:
-    import lightgbm as lgb
-
-    booster = lgb.Booster(model_file=str(booster_path))
     predictor = None
     if lib_path:
         import tl2cgen
 
         predictor = tl2cgen.Predictor(lib_path, nthread=num_threads)
-    return RankerScorer(booster, predictor, num_threads)
+    return RankerScorer(str(booster_path), predictor, num_threads)

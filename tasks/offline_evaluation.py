@@ -17,7 +17,14 @@ import scipy.sparse as sp
 
 from tasks import ranking_metrics as rm
 from tasks.candidate_scoring import EmbeddingView, pad_lists, scored_candidates, top_k
-from tasks.candidate_sets import SOURCES, CandidateConfig, candidate_set, global_top, mf_topn
+from tasks.candidate_sets import (
+    SOURCES,
+    CandidateConfig,
+    candidate_set,
+    global_top,
+    item_lists,
+    mf_topn,
+)
 from tasks.ranking_labels import LabelSet
 from tasks.snapshot_arrays import ITEM_FEATURES, USER_FEATURES, SnapshotArrays
 
@@ -99,10 +106,11 @@ def offline_evaluation(snap: SnapshotArrays, view: EmbeddingView, labels: LabelS
     ranker = np.full((n, k), -1, dtype=np.int64)
     cand_hits = {s: np.zeros(n) for s in (*SOURCES, "all")}
     cand_sizes = np.zeros(n)
+    lists = item_lists(snap, cand_cfg)
     for start in range(0, n, batch_users):
         sl = slice(start, min(start + batch_users, n))
         sc = scored_candidates(snap, view, users[sl], cand_cfg, booster=booster,
-                               num_iteration=num_iteration)
+                               num_iteration=num_iteration, lists=lists)
         recs, _ = top_k(sc.cands.row, sc.cands.item, sc.scores, sl.stop - sl.start, k)
         ranker[sl] = recs
         # candidate recall: share of the user's future positives present in the candidate set

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks.candidate_scoring import EmbeddingView, scored_candidates
-from tasks.candidate_sets import CandidateConfig
+from tasks.candidate_sets import CandidateConfig, item_lists
 from tasks.ranker_features import FEATURE_NAMES
 from tasks.ranking_labels import LabelSet
 from tasks.snapshot_arrays import SnapshotArrays
@@ -66,9 +66,10 @@ def ranker_training_set(snap: SnapshotArrays, view: EmbeddingView, labels: Label
         rows = np.sort(rng.choice(rows, max_users, replace=False))
     users, truth = pos[rows], labels.truth[rows]
     Xs, ys, groups = [], [], []
+    lists = item_lists(snap, cand_cfg)
     for start in range(0, len(users), batch_users):
         sl = slice(start, min(start + batch_users, len(users)))
-        sc = scored_candidates(snap, view, users[sl], cand_cfg)
+        sc = scored_candidates(snap, view, users[sl], cand_cfg, lists=lists)
         y = np.asarray(truth[sl][sc.cands.row, sc.cands.item]).ravel().astype(np.int32)
         per_user = sc.cands.per_user()
         pos_per_user = np.bincount(sc.cands.row[y > 0], minlength=len(per_user))

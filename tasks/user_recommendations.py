@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from tasks.als_embeddings import ALSEmbeddings
 from tasks.candidate_scoring import embedding_view, fill_rows, scored_candidates, top_k
-from tasks.candidate_sets import CandidateConfig, csr_row_topn
+from tasks.candidate_sets import CandidateConfig, ItemLists, csr_row_topn, item_lists
 from tasks.compiled_ranker import ranker_scorer
 from tasks.exploration import (
     ExploreConfig,
@@ -129,12 +129,22 @@ def _drift_adjusted(scores: np.ndarray, row: np.ndarray, X: np.ndarray, n_rows: 
     """Add drift_boost x (user's score spread) x drift of the item's category for drifting users.
 
     `cat.drift` is short-term minus long-term share, and 0 when the user has no recent events,
-    so only users active recently in new categories are moved.
+    so only users active recently in new categories are moved. The spread is the standard
+    deviation (ddof 1, 0 for a single candidate) of the user's scores.
     """
     drift = np.nan_to_num(X[:, _F["cat.drift"]], nan=0.0)
+    if len(row) == 0:
+        return scores
+    if (np.diff(row) < 0).any():
+        raise ValueError("candidate rows must be grouped by user (sorted by row)")
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    users = row[starts]
     max_drift = np.zeros(n_rows)
-    np.maximum.at(max_drift, row, np.abs(drift))
-    spread = pd.Series(scores).groupby(row).std().reindex(range(n_rows)).fillna(0.0).to_numpy()
+    max_drift[users] = np.maximum.reduceat(np.abs(drift), starts)
+    count = np.bincount(row, minlength=n_rows)
+    mean = np.bincount(row, weights=scores, minlength=n_rows) / np.maximum(count, 1)
+    sq = np.bincount(row, weights=(scores - mean[row]) ** 2, minlength=n_rows)
+    spread = np.where(count > 1, np.sqrt(sq / np.maximum(count - 1, 1)), 0.0)
     drifting = max_drift[row] >= cfg.drift_threshold
     return scores + np.where(drifting, cfg.drift_boost * spread[row] * drift, 0.0)
 
@@ -241,8 +251,9 @@ def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarr
 
 
 def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg: RecommendConfig,
-                    allowed: np.ndarray, pool, fallback: np.ndarray, seed: int):
-    """Top-K (items, scores, sources, propensities) for snapshot users `users`."""
+                    allowed: np.ndarray, pool, fallback: np.ndarray, seed: int, lists: ItemLists | None = None):
+    """Top-K (items, scores, sources, propensities) for snapshot users `users`; `lists` are the
+    shard's `item_lists` for `cfg.candidates` and `allowed`."""
     k = cfg.top_k
     n_exp = min(n_explore_slots(k, cfg.explore), len(pool.items))
     positions = explore_positions(k, cfg.explore)[:n_exp]
@@ -256,7 +267,7 @@ def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg:
     if warm.any():
         wu = users[warm]
         sc = scored_candidates(snap, view, wu, cfg.candidates, booster=booster, allowed=allowed,
-                               num_threads=cfg.threads)
+                               num_threads=cfg.threads, lists=lists)
         c = sc.cands
         scores = _drift_adjusted(sc.scores, c.row, sc.X, len(wu), cfg)
         keep = ~_bought_excluded(snap, wu[c.row], c.item, cfg)
@@ -302,12 +313,13 @@ def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_pat
     allowed = allowed_items(snap, cfg.exclude_items)
     pool = explore_pool(snap, allowed, cfg.top_k, cfg.explore)
     fallback = spread_popular(snap, allowed, cfg.top_k * 3)
+    lists = item_lists(snap, cfg.candidates, allowed)
     users = np.arange(snap.n_users)
     frames = []
     for start in range(0, len(users), cfg.batch_users):
         batch = users[start:start + cfg.batch_users]
         items, score, src, prop = recommend_batch(snap, view, booster, batch, cfg, allowed, pool,
-                                                  fallback, cfg.explore.seed)
+                                                  fallback, cfg.explore.seed, lists)
         valid = items >= 0
         n, k = items.shape
         frames.append(pd.DataFrame({

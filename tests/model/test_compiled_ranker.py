@@ -36,6 +36,7 @@ def test_compiled_scores_equal_lightgbm(tmp_path):
     expected = lgb.Booster(model_file=path).predict(X)
     np.testing.assert_allclose(compiled.predict(X), expected, rtol=1e-6, atol=1e-6)
     assert compiled.feature_name() == [f"f{i}" for i in range(8)]
+    assert compiled._booster is None  # scoring workers never pay LightGBM's import
 
 
 def test_without_a_compiler_scoring_uses_lightgbm(tmp_path, monkeypatch, caplog):
