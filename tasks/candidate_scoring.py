@@ -60,8 +60,7 @@ def scored_candidates(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarr
     """Candidates and their features for `users`; ranker scores when a booster is given.
     `lists`: the snapshot's `item_lists`, when the caller keeps them across batches."""
     uv = view.user_vecs(snap, users)
-    cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed, num_threads=num_threads,
-                          lists=lists)
+    cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed, lists=lists)
     feats = ranker_features(snap, cands, uv, view.item_vecs, drift_boost=drift_boost)
     scores = None
     if booster is not None:

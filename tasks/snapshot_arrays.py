@@ -95,14 +95,17 @@ def csr_keys(m: sp.csr_matrix) -> np.ndarray:
 
 
 def _lookup(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pos = np.searchsorted(keys, query)
+    """Positions of `query` in the sorted `keys`. The search runs over the slice of keys within
+    the queries' range (a batch of users owns a short, cache-resident stretch of the keys)."""
+    if len(query) and len(keys):
+        lo, hi = np.searchsorted(keys, [query.min(), query.max()], side="left")
+        hi = min(int(hi) + 1, len(keys))
+        pos = np.searchsorted(keys[lo:hi], query) + lo
+    else:
+        pos = np.zeros(len(query), dtype=np.int64)
     pos = np.minimum(pos, max(len(keys) - 1, 0))
     found = (keys[pos] == query) if len(keys) else np.zeros(len(query), dtype=bool)
     return np.where(found, pos, -1), found
-
-
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
-    return con.execute(sql, params or {}).df()
 
 
 def _fetch_table(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pa.Table:
@@ -217,22 +220,23 @@ def _item_arrays(warehouse: str, snapshot: str, mtime_ns: int) -> _ItemArrays:
     """
     s = snapshot
     with duckdb.connect(warehouse, read_only=True) as con:
-        itf = _fetch(con, f"select item_id, category, available, {', '.join(ITEM_FEATURES)} "
-                          f"from {s}.item_features order by item_id")
-        cv = _fetch(con, f"select item_id, other_item_id, score from {s}.item_covisitation")
+        itf = _fetch_table(con, f"select item_id, category, available, {_floats(ITEM_FEATURES)} "
+                                f"from {s}.item_features order by item_id")
+        cv = _fetch_table(con, f"select item_id, other_item_id, score::FLOAT as score from {s}.item_covisitation")
         as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
-    item_ids = itf["item_id"].to_numpy()
+    item_ids = _ids(itf, "item_id")
     iidx = pd.Index(item_ids)
-    cats = pd.Index(pd.unique(itf["category"].astype(str))).sort_values()
-    cv_rows, cv_cols = iidx.get_indexer(cv["item_id"]), iidx.get_indexer(cv["other_item_id"])
+    item_cats = pd.Index(_ids(itf, "category")).astype(str)
+    cats = pd.Index(pd.unique(item_cats)).sort_values()
+    cv_rows, cv_cols = iidx.get_indexer(_ids(cv, "item_id")), iidx.get_indexer(_ids(cv, "other_item_id"))
     keep = (cv_rows >= 0) & (cv_cols >= 0)
-    covis = sp.csr_matrix((cv["score"].to_numpy(np.float32)[keep], (cv_rows[keep], cv_cols[keep])),
+    covis = sp.csr_matrix((_float_matrix(cv, ["score"])[keep, 0], (cv_rows[keep], cv_cols[keep])),
                           shape=(len(item_ids), len(item_ids)))
     return _ItemArrays(
         as_of=as_of, item_ids=item_ids, index=iidx, categories=np.asarray(cats, dtype=object),
-        item_category=cats.get_indexer(itf["category"].astype(str)).astype(np.int32),
-        item_available=itf["available"].to_numpy(bool),
-        item_feats=itf[list(ITEM_FEATURES)].to_numpy(np.float32, na_value=np.nan), covis=covis)
+        item_category=cats.get_indexer(item_cats).astype(np.int32),
+        item_available=_ids(itf, "available").astype(bool),
+        item_feats=_float_matrix(itf, ITEM_FEATURES), covis=covis)
 
 
 def snapshot_matrix(warehouse: Path, snapshot: str) -> InteractionMatrix:

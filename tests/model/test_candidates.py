@@ -219,13 +219,15 @@ def test_csr_row_topn_golden():
     assert len(empty.row) == len(empty.item) == 0
 
 
-def test_mf_topn_matches_brute_force_with_exclusions():
-    # users whose excluded items crowd the top of their scores (more than n of them) take the
-    # exact fallback path; the rest take the over-fetch path. Both must match brute force.
+@pytest.mark.parametrize("n, block_bytes", [(8, 64 << 20), (8, 4 * 200 * 7), (250, 64 << 20)])
+def test_mf_topn_matches_brute_force_with_exclusions(n, block_bytes):
+    # users whose excluded items crowd the top of their scores (more than n of them) must still
+    # get their best allowed items; scores are computed in blocks of users (7 users in the
+    # second case), and n = 250 > 200 items takes every allowed item. All match brute force.
     from tasks.candidate_sets import mf_topn
 
     rng = np.random.default_rng(3)
-    n_users, n_items, n = 60, 200, 8
+    n_users, n_items = 60, 200
     U = rng.normal(size=(n_users, 6)).astype(np.float32)
     V = rng.normal(size=(n_items, 6)).astype(np.float32)
     U[5] = 0.0  # no history, no vector: no MF candidates
@@ -233,12 +235,12 @@ def test_mf_topn_matches_brute_force_with_exclusions():
     allowed = rng.random(n_items) > 0.1
     excl = np.zeros((n_users, n_items), dtype=bool)
     for u in range(n_users):
-        if u % 3 == 0:   # crowd: the user's 3n best allowed items are excluded
-            best = [i for i in np.argsort(-scores[u], kind="stable") if allowed[i]][: 3 * n]
+        if u % 3 == 0:   # crowd: the user's 24 best allowed items are excluded
+            best = [i for i in np.argsort(-scores[u], kind="stable") if allowed[i]][:24]
             excl[u, best] = True
         else:
             excl[u, rng.choice(n_items, 5, replace=False)] = True
-    got = mf_topn(U, V, n, sp.csr_matrix(excl.astype(np.float32)), allowed)
+    got = mf_topn(U, V, n, sp.csr_matrix(excl.astype(np.float32)), allowed, block_bytes=block_bytes)
     for u in range(n_users):
         mine = got.item[got.row == u]
         if u == 5:
@@ -246,6 +248,7 @@ def test_mf_topn_matches_brute_force_with_exclusions():
             continue
         ok = allowed & ~excl[u]
         order = [i for i in np.argsort(-scores[u], kind="stable") if ok[i]][:n]
+        assert len(mine) == len(order) == min(n, ok.sum())
         np.testing.assert_allclose(scores[u, mine], scores[u, order], rtol=1e-5)
-        assert got.rank[got.row == u].tolist() == list(range(1, n + 1))
+        assert got.rank[got.row == u].tolist() == list(range(1, len(order) + 1))
         assert not excl[u, mine].any() and allowed[mine].all()
