@@ -315,31 +315,55 @@ def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_pat
     fallback = spread_popular(snap, allowed, cfg.top_k * 3)
     lists = item_lists(snap, cfg.candidates, allowed)
     users = np.arange(snap.n_users)
-    frames = []
+    batches = []
     for start in range(0, len(users), cfg.batch_users):
         batch = users[start:start + cfg.batch_users]
         items, score, src, prop = recommend_batch(snap, view, booster, batch, cfg, allowed, pool,
                                                   fallback, cfg.explore.seed, lists)
-        valid = items >= 0
-        n, k = items.shape
-        frames.append(pd.DataFrame({
-            "user_id": np.repeat(snap.user_ids[batch], k)[valid.ravel()],
-            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), n)[valid.ravel()],
-            "item_id": snap.item_ids[np.where(valid, items, 0)].ravel()[valid.ravel()],
-            "score": score.ravel()[valid.ravel()],
-            "source": np.asarray(SOURCE_NAMES, dtype=object)[src.ravel()][valid.ravel()],
-            "propensity": prop.ravel()[valid.ravel()],
-        }))
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["user_id", "rank", "item_id", "score", "source", "propensity"])
-    # ranks stay 1..n without gaps after dropping impossible slots
-    df["rank"] = df.groupby("user_id", sort=False).cumcount().astype(np.int32) + 1
-    df["model_version"] = str(model_version)
-    df["run_id"] = str(run_id)
-    df["generated_at"] = pd.Timestamp(generated_at).as_unit("us")
+        batches.append(_batch_rows(snap, batch, items, score, src, prop))
+    table = _shard_table(batches, model_version, run_id, generated_at)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out_path, compression="zstd")
+    pq.write_table(table, out_path, compression="zstd")
+    counts = sum((np.bincount(b["source"], minlength=len(SOURCE_NAMES)) for b in batches),
+                 np.zeros(len(SOURCE_NAMES), dtype=np.int64))
     seconds = time.perf_counter() - t0
-    logger.info("shard %d/%d: %d users, %d rows in %.1fs", shard, n_shards, len(users), len(df), seconds)
-    return ShardResult(str(out_path), shard, len(users), len(df), seconds,
-                       df["source"].value_counts().to_dict())
+    logger.info("shard %d/%d: %d users, %d rows in %.1fs", shard, n_shards, len(users), table.num_rows, seconds)
+    return ShardResult(str(out_path), shard, len(users), table.num_rows, seconds,
+                       {name: int(c) for name, c in zip(SOURCE_NAMES, counts, strict=True) if c})
+
+
+def _batch_rows(snap: SnapshotArrays, batch: np.ndarray, items: np.ndarray, score: np.ndarray,
+                src: np.ndarray, prop: np.ndarray) -> dict[str, np.ndarray]:
+    """The filled slots of a batch's (users, K) lists as columns; ranks count filled slots, so
+    they run 1..n without gaps when impossible slots (catalogue exhausted) are dropped."""
+    valid = items >= 0
+    return {"user_id": np.repeat(snap.user_ids[batch], valid.sum(axis=1)),
+            "rank": np.cumsum(valid, axis=1, dtype=np.int32)[valid],
+            "item_id": snap.item_ids[items[valid]],
+            "score": score[valid],
+            "source": src[valid],
+            "propensity": prop[valid]}
+
+
+def _shard_table(batches: list[dict[str, np.ndarray]], model_version: str, run_id: str,
+                 generated_at: datetime) -> pa.Table:
+    """One Arrow table of the shard's rows (built without pandas: a million rows a shard)."""
+    empty = {"user_id": np.zeros(0, dtype=np.int64), "rank": np.zeros(0, dtype=np.int32),
+             "item_id": np.zeros(0, dtype=np.int64), "score": np.zeros(0),
+             "source": np.zeros(0, dtype=np.int8), "propensity": np.zeros(0)}
+    cols = {name: np.concatenate([b[name] for b in batches]) if batches else col for name, col in empty.items()}
+    n = len(cols["rank"])
+    stamp = pd.Timestamp(generated_at)
+    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
+    sources = pa.array(SOURCE_NAMES, type=pa.string())
+    return pa.table({
+        "user_id": pa.array(cols["user_id"]),
+        "rank": pa.array(cols["rank"], type=pa.int32()),
+        "item_id": pa.array(cols["item_id"]),
+        "score": pa.array(cols["score"], type=pa.float64(), from_pandas=True),  # NaN -> null
+        "source": sources.take(pa.array(cols["source"], type=pa.int8())),
+        "propensity": pa.array(cols["propensity"], type=pa.float64(), from_pandas=True),
+        "model_version": pa.repeat(pa.scalar(str(model_version), type=pa.string()), n),
+        "run_id": pa.repeat(pa.scalar(str(run_id), type=pa.string()), n),
+        "generated_at": pa.repeat(pa.scalar(stamp.as_unit("us").to_pydatetime(), type=pa.timestamp("us")), n),
+    })
