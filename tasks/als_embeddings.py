@@ -63,11 +63,13 @@ class ALSEmbeddings:
         self.user_ids, self.item_ids = np.asarray(user_ids), np.asarray(item_ids)
         return self
 
-    def fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
-        """Factors for users given their rows over *this model's* items (least squares, one step)."""
+    def fold_in(self, user_items: sp.csr_matrix, num_threads: int | None = None) -> np.ndarray:
+        """Factors for users given their rows over *this model's* items (least squares, one step),
+        on `num_threads` threads (default: the fit's)."""
         if self.item_factors is None:
             raise RuntimeError("fit or load the embeddings first")
         model = self._model()
+        model.num_threads = num_threads or self.num_threads
         model.item_factors = self.item_factors
         model.user_factors = np.zeros((1, self.factors), dtype=np.float32)
         rows = np.arange(user_items.shape[0])

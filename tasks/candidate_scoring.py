@@ -29,14 +29,14 @@ class EmbeddingView:
     item_known: np.ndarray         # bool per snapshot item
     col_map: np.ndarray            # snapshot item -> model item position (-1 unknown)
 
-    def user_vecs(self, snap: SnapshotArrays, users: np.ndarray) -> np.ndarray:
+    def user_vecs(self, snap: SnapshotArrays, users: np.ndarray, num_threads: int | None = None) -> np.ndarray:
         """Fold the users' snapshot history into the model's item factors."""
         hist = snap.interactions[np.asarray(users, dtype=np.int64)].tocoo()
         cols = self.col_map[hist.col]
         keep = cols >= 0
         m = sp.csr_matrix((hist.data[keep], (hist.row[keep], cols[keep])),
                           shape=(len(users), len(self.emb.item_ids)), dtype=np.float32)
-        return self.emb.fold_in(m)
+        return self.emb.fold_in(m, num_threads)
 
 
 def embedding_view(snap: SnapshotArrays, emb: ALSEmbeddings) -> EmbeddingView:
@@ -59,7 +59,7 @@ def scored_candidates(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarr
                       num_threads: int = 2, lists: ItemLists | None = None) -> ScoredCandidates:
     """Candidates and their features for `users`; ranker scores when a booster is given.
     `lists`: the snapshot's `item_lists`, when the caller keeps them across batches."""
-    uv = view.user_vecs(snap, users)
+    uv = view.user_vecs(snap, users, num_threads)
     cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed, lists=lists)
     feats = ranker_features(snap, cands, uv, view.item_vecs, drift_boost=drift_boost)
     scores = None

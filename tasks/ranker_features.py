@@ -70,7 +70,7 @@ def ranker_features(snap: SnapshotArrays, cands: CandidateSet, user_vecs: np.nda
     apos, afound = snap.affinity_lookup(u, cat)
     aff = X[:, col:col + len(AFFINITY_FEATURES)]
     aff[:] = 0.0
-    aff[afound] = np.nan_to_num(snap.affinity_feats[apos[afound]], nan=0.0)
+    aff[afound] = snap.affinity_feats[apos[afound]]  # NULL shares were loaded as 0
     col += len(AFFINITY_FEATURES)
     dot = np.empty(n, dtype=np.float32)
     for s in range(0, n, 65536):  # chunks keep the gathered factor blocks in cache

@@ -52,7 +52,7 @@ class SnapshotArrays:
     interactions: sp.csr_matrix            # strength, users x items, sorted indices
     ui_feats: np.ndarray                   # float32 (nnz, len(USER_ITEM_FEATURES)) in CSR order
     affinity: sp.csr_matrix                # decayed_share, users x categories
-    affinity_feats: np.ndarray             # float32 (nnz, len(AFFINITY_FEATURES)) in CSR order
+    affinity_feats: np.ndarray             # float32 (nnz, len(AFFINITY_FEATURES)) in CSR order, NULL/NaN -> 0
     covis: sp.csr_matrix                   # items x items co-visitation score
     _ui_keys: np.ndarray = field(default=None, repr=False)
     _aff_keys: np.ndarray = field(default=None, repr=False)
@@ -191,6 +191,7 @@ def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray |
     affinity, aff_feats = _ordered_csr(
         aff_rows, aff_cols, _float_matrix(aff, ["decayed_share"], fill=0.0)[:, 0],
         (len(user_ids), len(cats)), _float_matrix(aff, AFFINITY_FEATURES))
+    np.nan_to_num(aff_feats, copy=False, nan=0.0)  # no share is a share of 0
     return SnapshotArrays(
         snapshot=s, as_of=items.as_of, user_ids=user_ids, item_ids=item_ids,
         categories=items.categories, item_category=items.item_category,
