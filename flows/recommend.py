@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
-from flows.shard_runners import scoring_workers, shard_task_runner, threads_per_worker
+from flows.shard_runners import scoring_workers, shard_count, shard_task_runner, threads_per_worker
 from flows.steps import (
     default_as_of_task,
     discard_version_task,
@@ -58,17 +58,18 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     workers = scoring_workers(params.workers)
     cfg = recommend_config(params, exclude, threads=threads_per_worker(workers), candidates=model.candidates)
     scope = scoring_scope_task(wh, params.top_k, exclude)
+    n_shards = shard_count(scope.n_users, params.n_shards, params.shard_users, workers)
     version, version_dir = new_version_task(recs_dir)
     generated_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.perf_counter()
     try:
         with shard_task_runner(workers) as runner:
             futures = [runner.submit(user_recommendations_task, {
-                "warehouse": wh, "shard": shard, "n_shards": params.n_shards, "booster_path": model.booster_path,
+                "warehouse": wh, "shard": shard, "n_shards": n_shards, "booster_path": model.booster_path,
                 "mf_path": model.mf_path, "cfg": cfg, "model_version": model.version, "run_id": model.run_id,
                 "generated_at": generated_at, "out_path": str(version_dir / f"part-{shard:04d}.parquet"),
                 "ranker_lib": model.ranker_lib})
-                for shard in range(params.n_shards)]
+                for shard in range(n_shards)]
             results = [f.result() for f in futures]
         scoring_seconds = time.perf_counter() - started
         checks = recommendation_checks_task(recs_dir, version, scope.blocked_items, scope.k, scope.n_users)
@@ -87,10 +88,10 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     summary = (f"### Recommendations {version}\n\nmodel {settings.registered_model_name} v{model.version} "
                f"(run {model.run_id}), as of {as_of.isoformat()}\n\n{scope.n_users:,} users, {n_rows:,} rows, "
                f"K={scope.k}; rows by source: {by_source}\n\nscoring {scoring_seconds:.1f}s = "
-               f"{scope.n_users / max(scoring_seconds, 1e-9):,.0f} users/s ({params.n_shards} shards, {workers} "
+               f"{scope.n_users / max(scoring_seconds, 1e-9):,.0f} users/s ({n_shards} shards, {workers} "
                f"worker{'s' if workers > 1 else ''})\n\npath: {published.path}")
     markdown_artifact_task("recommendations", summary, "published recommendation version")
     print(summary)
     return {"version": version, "path": published.path, "previous": published.previous, "n_users": scope.n_users,
             "n_rows": n_rows, "by_source": by_source, "model_version": model.version,
-            "scoring_seconds": scoring_seconds}
+            "scoring_seconds": scoring_seconds, "n_shards": n_shards}

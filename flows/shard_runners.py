@@ -10,6 +10,7 @@ process's server, so they do not each start their own on the same SQLite file.
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
@@ -20,6 +21,17 @@ from recpipe.settings import LOG_FORMAT
 def scoring_workers(requested: int) -> int:
     """Worker processes for `requested` (0 = one per CPU core)."""
     return requested if requested > 0 else max(1, os.cpu_count() or 1)
+
+
+def shard_count(n_users: int, requested: int, shard_users: int, workers: int) -> int:
+    """Shards to score `n_users` in: `requested` if > 0, else the fewest that keep every shard
+    within `shard_users` users (memory per worker stays flat however many users there are),
+    rounded up to a multiple of `workers` so the workers finish together."""
+    if requested > 0:
+        return requested
+    needed = max(1, math.ceil(n_users / max(shard_users, 1)))
+    per_worker = max(1, workers)
+    return math.ceil(needed / per_worker) * per_worker
 
 
 def threads_per_worker(workers: int) -> int:

@@ -157,7 +157,8 @@ def recommend(
     as_of: Annotated[datetime | None, typer.Option(help="Cutoff (UTC); default just after the last event.")] = None,
     top_k: Annotated[int, typer.Option(help="Items per user.")] = 20,
     model_version: Annotated[str, typer.Option(help="Registered version or alias.")] = "champion",
-    n_shards: Annotated[int, typer.Option(help="User hash buckets.")] = 4,
+    n_shards: Annotated[int, typer.Option(help="User hash buckets (0 = enough for --shard-users each).")] = 0,
+    shard_users: Annotated[int, typer.Option(help="Most users per shard when --n-shards is 0.")] = 50_000,
     workers: Annotated[int, typer.Option(help="Processes scoring shards in parallel (0 = one per core).")] = 0,
     explore_share: Annotated[float, typer.Option(help="Share of exploration slots (0 disables).")] = 0.1,
     repurchase: Annotated[str, typer.Option(help="auto, exclude or ranker.")] = "auto",
@@ -171,7 +172,7 @@ def recommend(
 
     result = recommend_flow(RecommendParams(
         data_dir=str(settings.data_path), as_of=as_of, top_k=top_k, model_version=model_version,
-        n_shards=n_shards, workers=workers, explore_share=explore_share, repurchase=repurchase,
+        n_shards=n_shards, shard_users=shard_users, workers=workers, explore_share=explore_share, repurchase=repurchase,
         category_cap=category_cap, exclude_items_file=exclude_items))
     typer.echo(f"published {result['version']}: {result['n_users']:,} users, {result['n_rows']:,} rows "
                f"-> {result['path']}")
