@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from tasks.als_embeddings import ALSEmbeddings, aligned_item_factors
 from tasks.candidate_sets import CandidateConfig, CandidateSet, ItemLists, candidate_set
 from tasks.ranker_features import ranker_features
-from tasks.row_order import row_value_order
+from tasks.row_order import positions_in_rows, row_value_order
 from tasks.snapshot_arrays import SnapshotArrays
 
 
@@ -74,8 +74,7 @@ def top_k(row: np.ndarray, item: np.ndarray, score: np.ndarray, n_rows: int, k: 
     (items, scores), -1 / NaN padded."""
     order = row_value_order(row, score, item)
     r, it, sc = row[order], item[order], score[order]
-    starts = np.searchsorted(r, r, side="left")
-    pos = np.arange(len(r)) - starts
+    pos = positions_in_rows(r)
     keep = pos < k
     recs = np.full((n_rows, k), -1, dtype=np.int64)
     vals = np.full((n_rows, k), np.nan, dtype=np.float64)

@@ -22,6 +22,19 @@ def _float_key(values: np.ndarray) -> np.ndarray:
     return key
 
 
+def positions_in_rows(sorted_rows: np.ndarray) -> np.ndarray:
+    """0-based position of each entry within its row, for rows in non-decreasing order
+    (one linear pass; `np.searchsorted(rows, rows)` does the same in n log n)."""
+    n = len(sorted_rows)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_rows[1:], sorted_rows[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    return np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+
+
 def row_value_order(row: np.ndarray, value: np.ndarray, tie: np.ndarray | None = None,
                     descending: bool = True) -> np.ndarray:
     """Indices sorting entries by row (ascending), then value (descending by default), then

@@ -26,3 +26,13 @@ def test_nan_sorts_last_and_empty_input():
     order = row_value_order(np.array([0, 0, 0, 1]), np.array([np.nan, 1.0, 2.0, 5.0]), np.arange(4))
     assert order.tolist() == [2, 1, 0, 3]
     assert len(row_value_order(np.zeros(0, int), np.zeros(0))) == 0
+
+
+def test_positions_in_rows_match_searchsorted():
+    from tasks.row_order import positions_in_rows
+
+    rng = np.random.default_rng(5)
+    rows = np.sort(rng.integers(0, 50, size=2_000))
+    np.testing.assert_array_equal(positions_in_rows(rows), np.arange(len(rows)) - np.searchsorted(rows, rows))
+    assert positions_in_rows(np.array([], dtype=np.int64)).tolist() == []
+    assert positions_in_rows(np.array([7, 7, 7])).tolist() == [0, 1, 2]
