@@ -314,6 +314,7 @@ def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_pat
     pool = explore_pool(snap, allowed, cfg.top_k, cfg.explore)
     fallback = spread_popular(snap, allowed, cfg.top_k * 3)
     lists = item_lists(snap, cfg.candidates, allowed)
+    loaded = time.perf_counter()
     users = np.arange(snap.n_users)
     batches = []
     for start in range(0, len(users), cfg.batch_users):
@@ -321,13 +322,15 @@ def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_pat
         items, score, src, prop = recommend_batch(snap, view, booster, batch, cfg, allowed, pool,
                                                   fallback, cfg.explore.seed, lists)
         batches.append(_batch_rows(snap, batch, items, score, src, prop))
+    scored = time.perf_counter()
     table = _shard_table(batches, model_version, run_id, generated_at)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out_path, compression="zstd")
     counts = sum((np.bincount(b["source"], minlength=len(SOURCE_NAMES)) for b in batches),
                  np.zeros(len(SOURCE_NAMES), dtype=np.int64))
     seconds = time.perf_counter() - t0
-    logger.info("shard %d/%d: %d users, %d rows in %.1fs", shard, n_shards, len(users), table.num_rows, seconds)
+    logger.info("shard %d/%d: %d users, %d rows in %.1fs (load %.1fs, score %.1fs, write %.1fs)", shard, n_shards,
+                len(users), table.num_rows, seconds, loaded - t0, scored - loaded, t0 + seconds - scored)
     return ShardResult(str(out_path), shard, len(users), table.num_rows, seconds,
                        {name: int(c) for name, c in zip(SOURCE_NAMES, counts, strict=True) if c})
 
