@@ -164,8 +164,7 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
         row, item, score = _row_top(S, n)
         parts.append((row + start, item, score))
     row, item, score = (np.concatenate(p) for p in zip(*parts, strict=True))
-    first = np.searchsorted(row, np.arange(n_users))
-    rank = np.arange(len(row)) - first[row] + 1
+    rank = positions_in_rows(row) + 1
     return SourceRows(row.astype(np.int32), item.astype(np.int32), rank.astype(np.float32), score)
 
 
@@ -189,8 +188,7 @@ def _row_top(S: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     row, col, val = row[ok], col[ok], val[ok]
     order = row_value_order(row, val, col)
     row, col, val = row[order], col[order], val[order]
-    first = np.searchsorted(row, np.arange(n_rows))
-    keep = np.arange(len(row)) - first[row] < n
+    keep = positions_in_rows(row) < n
     return row[keep], col[keep], val[keep]
 
 

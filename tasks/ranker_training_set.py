@@ -18,6 +18,7 @@ from tasks.candidate_scoring import EmbeddingView, scored_candidates
 from tasks.candidate_sets import CandidateConfig, item_lists
 from tasks.ranker_features import FEATURE_NAMES
 from tasks.ranking_labels import LabelSet
+from tasks.row_order import positions_in_rows
 from tasks.snapshot_arrays import SnapshotArrays
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def ranker_training_set(snap: SnapshotArrays, view: EmbeddingView, labels: Label
             neg = y == 0
             order = np.lexsort((rng.random(len(y)), neg, sc.cands.row))
             r_sorted = sc.cands.row[order]
-            within = np.arange(len(order)) - np.searchsorted(r_sorted, r_sorted, side="left")
+            within = positions_in_rows(r_sorted)
             npos = pos_per_user[r_sorted]
             sampled = np.zeros(len(y), dtype=bool)
             sampled[order] = within < npos + negatives_per_user  # positives sort first

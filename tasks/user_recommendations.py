@@ -38,6 +38,7 @@ from tasks.exploration import (
     user_hashes,
 )
 from tasks.ranker_features import FEATURE_NAMES
+from tasks.row_order import positions_in_rows
 from tasks.snapshot_arrays import (
     ITEM_FEATURES,
     USER_FEATURES,
@@ -98,7 +99,7 @@ def spread_popular(snap: SnapshotArrays, allowed: np.ndarray, n: int) -> np.ndar
     cats = snap.item_category[idx]
     order = np.lexsort((idx, -pop[idx], cats))
     idx, cats = idx[order], cats[order]
-    within = np.arange(len(idx)) - np.searchsorted(cats, cats, side="left")
+    within = positions_in_rows(cats)
     cat_pop = pd.Series(pop[idx]).groupby(cats).transform("max").to_numpy()
     final = np.lexsort((idx, -cat_pop, within))
     return idx[final][:n]
@@ -137,7 +138,7 @@ def _drift_adjusted(scores: np.ndarray, row: np.ndarray, X: np.ndarray, n_rows: 
         return scores
     if (np.diff(row) < 0).any():
         raise ValueError("candidate rows must be grouped by user (sorted by row)")
-    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    starts = np.flatnonzero(positions_in_rows(row) == 0)
     users = row[starts]
     max_drift = np.zeros(n_rows)
     max_drift[users] = np.maximum.reduceat(np.abs(drift), starts)
@@ -156,7 +157,7 @@ def _category_capped(row: np.ndarray, item: np.ndarray, score: np.ndarray, cats:
         return np.ones(len(row), dtype=bool)
     order = np.lexsort((item, -score, cats, row))
     key = row[order].astype(np.int64) * (int(cats.max()) + 1) + cats[order]
-    within = np.arange(len(order)) - np.searchsorted(key, key, side="left")
+    within = positions_in_rows(key)
     keep = np.zeros(len(row), dtype=bool)
     keep[order] = within < cap
     return keep
