@@ -54,7 +54,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) 
 printf '%-4s %12s %12s %12s %12s %10s\n' median "$(median "${t_ing[@]}")" - "$(median "${t_feat[@]}")" - \
     "$(median "${t_tot[@]}")"
 # the last run's log lines with their clock time: the gap after bench.start is the start-up
-grep -h "bench.start\|tasks.feature_tables\|tasks.ingested_events" "$logs"/ingest-"$runs".log \
+grep -h "bench.start\|features.feature_tables\|ingest.ingested_events" "$logs"/ingest-"$runs".log \
     "$logs"/features-"$runs".log \
     | sed 's/^[0-9-]* \([0-9:,]*\) [a-z_.]* /  \1 /' || true
 echo "logs: $logs"

@@ -26,9 +26,10 @@ def main() -> None:
     version = sys.argv[4] if len(sys.argv) > 4 else "champion"
     threads = int(sys.argv[5]) if len(sys.argv) > 5 else 1   # as in a worker process on 2 cores
     os.environ["RECPIPE_DATA_DIR"] = str(data)
+    from recpipe.tasks.registry.scoring_model import scoring_model
+    from recpipe.tasks.serving.user_recommendations import RecommendConfig, user_recommendations
+
     from recpipe.settings import Settings
-    from tasks.scoring_model import scoring_model
-    from tasks.user_recommendations import RecommendConfig, user_recommendations
 
     s = Settings()
     model = scoring_model(s.tracking_uri, s.registered_model_name, version, s.models_dir / "scoring")

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.ingest import ingest_flow
-from flows.recommend import recommend_flow
-from flows.train import train_flow
+from recpipe.flows.ingest import ingest_flow
+from recpipe.flows.recommend import recommend_flow
+from recpipe.flows.train import train_flow
 from recpipe.params import IngestParams, RunParams
 
 
 @flow(name="run", log_prints=True)
 def run_flow(params: RunParams) -> dict:
     """Land the logs, train and evaluate a ranker, publish recommendations with the champion."""
+    shared = {"data_dir": params.data_dir, "as_of": params.as_of}
     ingest = ingest_flow(IngestParams(events=params.events, items=params.items, users=params.users,
                                       data_dir=params.data_dir, max_bad_row_share=params.max_bad_row_share))
-    train = train_flow(params.train.model_copy(update={"data_dir": params.data_dir, "as_of": params.as_of}))
-    recs = recommend_flow(params.recommend.model_copy(
-        update={"data_dir": params.data_dir, "as_of": params.as_of, "top_k": params.top_k}))
+    train = train_flow(params.train.model_copy(update=shared))
+    recs = recommend_flow(params.recommend.model_copy(update=shared))
     return {"ingest": ingest.as_dict(), "train": train, "recommend": recs}

@@ -47,8 +47,16 @@ def shard_task_runner(workers: int) -> TaskRunner:
                                  initargs=(logging.getLogger().level,))
 
 
+def scored_shards(shard_task, workers: int, shard_kwargs: list[dict]) -> list:
+    """Run `shard_task` once per shard (keyword arguments in `shard_kwargs`) on a runner of
+    `workers` processes; the results in shard order. The first failing shard's error is raised."""
+    with shard_task_runner(workers) as runner:
+        futures = [runner.submit(shard_task, kwargs) for kwargs in shard_kwargs]
+        return [f.result() for f in futures]
+
+
 def _worker_logging(level: int) -> None:
-    """Workers log like the flow's process (the CLI logs `tasks.*` at INFO to stderr)."""
+    """Workers log like the flow's process (the CLI logs `recpipe.*` at INFO to stderr)."""
     logging.basicConfig(level=level, format=LOG_FORMAT)
 
 

@@ -1,14 +1,56 @@
 """Typed flow parameters: the Prefect UI renders each model as a form for a manual run.
 
-`None` means "take it from Settings" (environment `RECPIPE_*`), so deployments and the CLI
-share one source of defaults.
+Every default has one home. Stage settings are defined once, with their stage
+(`CandidateConfig`, `ALSParams`, `RankerParams`, `EvalConfig`, `RecommendConfig`,
+`ExploreConfig`): these models nest them, or reuse a field's definition (default, bounds and
+description) with `same_as`. Pipeline-wide knobs (data directory, event weights, half-life,
+bad-row share) come from `Settings` when a field is `None`. The CLI's options default to "not
+given" and defer to these models; `recpipe.configs` builds the stage configs from them.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
+
+from recpipe.tasks.candidates.candidate_sets import CandidateConfig
+from recpipe.tasks.evaluation.offline_evaluation import EvalConfig
+from recpipe.tasks.models.als_embeddings import ALSParams
+from recpipe.tasks.models.ranker_model import RankerParams
+from recpipe.tasks.serving.exploration import ExploreConfig
+from recpipe.tasks.serving.user_recommendations import RecommendConfig
+
+__all__ = [
+    "ALSParams", "CandidateConfig", "FeatureParams", "IngestParams", "RankerParams",
+    "RecommendParams", "RunParams", "TrainParams", "default_of", "same_as",
+]
+
+
+def _fields(owner: Any) -> dict[str, FieldInfo]:
+    return owner.model_fields if isinstance(owner, type) and issubclass(owner, BaseModel) \
+        else owner.__pydantic_fields__
+
+
+def same_as(owner: Any, name: str, description: str | None = None) -> Any:
+    """A copy of `owner`'s field `name` (default, bounds, description) for another model."""
+    info = copy.copy(_fields(owner)[name])
+    if description is not None:
+        info.description = description
+    return info
+
+
+def default_of(owner: Any, name: str) -> Any:
+    """The default of `owner`'s field `name` (for help texts)."""
+    info = _fields(owner)[name]
+    return info.default_factory() if info.default_factory is not None else info.default
+
+
+DATA_DIR_HELP = "Data directory; default RECPIPE_DATA_DIR or ./data."
+AS_OF_HELP = "Cutoff (UTC): events at or after it are invisible. Default: just after the last event."
 
 
 class IngestParams(BaseModel):
@@ -17,77 +59,38 @@ class IngestParams(BaseModel):
     events: str | None = Field(None, description="Event file, directory or glob (Parquet or CSV).")
     items: str | None = Field(None, description="Optional item catalogue file.")
     users: str | None = Field(None, description="Optional users file (users to score without events).")
-    data_dir: str | None = Field(None, description="Data directory; default RECPIPE_DATA_DIR or ./data.")
+    data_dir: str | None = Field(None, description=DATA_DIR_HELP)
     max_bad_row_share: float | None = Field(
-        None, ge=0, le=1, description="Fail the ingest above this share of bad rows (default 1%).")
+        None, ge=0, le=1, description="Fail the ingest above this share of bad rows; default from settings (1%).")
     min_ts: datetime = Field(datetime(2000, 1, 1), description="Events before this are quarantined.")
 
 
 class FeatureParams(BaseModel):
-    """Cutoff and windows of the point-in-time feature tables."""
+    """Which snapshot of the point-in-time feature tables to build, as of which cutoff.
 
-    data_dir: str | None = Field(None, description="Data directory; default RECPIPE_DATA_DIR or ./data.")
-    as_of: datetime | None = Field(
-        None, description="Cutoff (UTC): events at or after it are invisible. Default: just after the last event.")
+    Windows and weights are pipeline-wide (`Settings`), so a snapshot built here matches the
+    ones the train and recommend flows build."""
+
+    data_dir: str | None = Field(None, description=DATA_DIR_HELP)
+    as_of: datetime | None = Field(None, description=AS_OF_HELP)
     snapshot: str = Field("serve", pattern="^(serve|train|eval)$", description="Schema to write.")
-    half_life_days: float | None = Field(None, gt=0, description="Decay half-life; default from settings.")
-    short_days: float = Field(7.0, gt=0, description="Short-term window of the drift signal.")
-    covis_days: float = Field(30.0, gt=0, description="Window of co-visitation pairs.")
-    covis_top_n: int = Field(50, ge=1, le=1000, description="Neighbours kept per item.")
-
-
-class ALSParams(BaseModel):
-    """implicit ALS hyperparameters."""
-
-    factors: int = Field(48, ge=1, le=512, description="Latent factors (cost grows with its square).")
-    regularization: float = Field(0.05, ge=0, description="L2 regularisation.")
-    iterations: int = Field(10, ge=1, le=200, description="ALS sweeps.")
-    alpha: float = Field(2.0, gt=0, description="Confidence scaling of interaction strength.")
-    warm_start_iterations: int = Field(
-        3, ge=0, le=200, description="Sweeps of the eval and serve fits, which start from the previous "
-        "snapshot's factors (each snapshot only adds a week of events); 0 = fit each from scratch.")
-
-
-class CandidateParams(BaseModel):
-    """How many items each candidate source contributes, and the union cap per user."""
-
-    n_history: int = Field(30, ge=0, description="User's own items (repeat candidates).")
-    n_covis: int = Field(40, ge=0, description="Co-visitation neighbours of recent items.")
-    n_mf: int = Field(50, ge=0, description="MF top-N (history excluded).")
-    n_popular: int = Field(10, ge=0, description="Globally popular items.")
-    n_trending: int = Field(10, ge=0, description="Trending items.")
-    n_category: int = Field(30, ge=0, description="Popular items in the user's top categories.")
-    max_candidates: int = Field(150, ge=10, le=2000, description="Cap on the union per user.")
-    mf_pool: int = Field(5000, ge=1, description="MF top-N searches the most popular this many items "
-                         "(on medium, 5,000 and 10,000 give the same candidates; cost is linear).")
-
-
-class RankerParams(BaseModel):
-    """LightGBM lambdarank hyperparameters."""
-
-    n_estimators: int = Field(150, ge=1, le=5000, description="Boosting rounds (early stopping may use fewer).")
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    num_leaves: int = Field(31, ge=2, le=1024)
-    min_data_in_leaf: int = Field(50, ge=1)
-    early_stopping_rounds: int = Field(30, ge=1)
-    compact_tolerance: float = Field(
-        0.005, ge=0, lt=1, description="Keep the fewest trees whose validation ndcg@10 is within this share of "
-        "the best: trees that add less cost scoring time without changing the lists.")
 
 
 class TrainParams(BaseModel):
     """A training run: cutoffs, model hyperparameters, evaluation and the promotion gate."""
 
-    data_dir: str | None = Field(None, description="Data directory; default RECPIPE_DATA_DIR or ./data.")
+    data_dir: str | None = Field(None, description=DATA_DIR_HELP)
     as_of: datetime | None = Field(None, description="Training cutoff (UTC); default just after the last event.")
-    label_horizon_days: float = Field(7.0, gt=0, le=60, description="h: label window length; train labels [as_of-2h, as_of-h), evaluation [as_of-h, as_of).")
+    label_horizon_days: float = Field(
+        7.0, gt=0, le=60,
+        description="h: label window length; train labels [as_of-2h, as_of-h), evaluation [as_of-h, as_of).")
     als: ALSParams = Field(default_factory=ALSParams)
-    candidates: CandidateParams = Field(default_factory=CandidateParams)
+    candidates: CandidateConfig = Field(default_factory=CandidateConfig)
     ranker: RankerParams = Field(default_factory=RankerParams)
     max_train_users: int = Field(20_000, ge=10, description="Labelled users sampled for ranker training.")
-    max_eval_users: int = Field(20_000, ge=10, description="Labelled users sampled for evaluation.")
-    cold_max_events: int = Field(5, ge=1, description="Users with fewer events are the cold segment.")
-    heavy_min_events: int = Field(100, ge=2, description="Users with at least this many events are heavy.")
+    max_eval_users: int = same_as(EvalConfig, "max_users")
+    cold_max_events: int = same_as(EvalConfig, "cold_max_events")
+    heavy_min_events: int = same_as(EvalConfig, "heavy_min_events")
     seed: int = Field(42, description="Seed of every sampler and model.")
     experiment_name: str | None = Field(None, description="MLflow experiment; default from settings.")
     promotion_tolerance: float = Field(0.0, ge=0, description="Promote if ndcg_at_10 >= champion's - tolerance.")
@@ -97,24 +100,33 @@ class TrainParams(BaseModel):
 class RecommendParams(BaseModel):
     """A batch scoring run: which model, list shape, business rules, exploration, publishing."""
 
-    data_dir: str | None = Field(None, description="Data directory; default RECPIPE_DATA_DIR or ./data.")
-    as_of: datetime | None = Field(None, description="Cutoff (UTC): features and embeddings are rebuilt from events before it. Default: just after the last event.")
-    top_k: int = Field(20, ge=1, le=500, description="Items per user.")
+    data_dir: str | None = Field(None, description=DATA_DIR_HELP)
+    as_of: datetime | None = Field(
+        None, description="Cutoff (UTC): features and embeddings are rebuilt from events before it. "
+        "Default: just after the last event.")
+    top_k: int = same_as(RecommendConfig, "top_k")
     model_version: str = Field("champion", description="Registered version number, or alias (champion / challenger).")
-    n_shards: int = Field(0, ge=0, le=4096, description="User hash buckets scored independently (bounded memory; parallel); 0 = as many as keep every shard within shard_users, a multiple of the workers.")
-    shard_users: int = Field(50_000, ge=100, description="Most users per shard when n_shards is 0: bounds each worker's memory (under 0.8 GB at 50k users on the medium shop).")
-    workers: int = Field(0, ge=0, le=256, description="Processes scoring shards in parallel; 0 = one per CPU core, 1 = score in the flow's own process.")
-    cold_max_events: int = Field(3, ge=0, description="Users with fewer events get the cold-start list.")
-    repurchase: str = Field("auto", pattern="^(auto|exclude|ranker)$", description="Already-bought items: auto = hide them only in categories nobody re-buys; exclude = hide all bought within the window; ranker = leave to the model.")
-    repurchase_window_days: float = Field(365.0, gt=0, description="Purchases older than this do not count for the rule.")
-    category_cap: int | None = Field(None, ge=1, description="At most this many items per category in a user's list.")
-    exclude_items_file: str | None = Field(None, description="Items never to show (file with an item_id column, or one id per line).")
-    explore_share: float = Field(0.1, ge=0, le=0.5, description="Share of slots filled by exploration; 0 disables.")
-    explore_positions: list[int] | None = Field(None, description="1-based slots for explored items; default spread over the list.")
-    new_item_days: float = Field(14.0, gt=0, description="Items younger than this get an optimistic exploration prior.")
-    drift_boost: float = Field(1.0, ge=0, description="How strongly a drifting user's recent categories are weighted up.")
+    n_shards: int = Field(
+        0, ge=0, le=4096, description="User hash buckets scored independently (bounded memory; parallel); "
+        "0 = as many as keep every shard within shard_users, a multiple of the workers.")
+    shard_users: int = Field(
+        50_000, ge=100, description="Most users per shard when n_shards is 0: bounds each worker's memory "
+        "(under 0.8 GB at 50k users on the medium shop).")
+    workers: int = Field(
+        0, ge=0, le=256, description="Processes scoring shards in parallel; 0 = one per CPU core, "
+        "1 = score in the flow's own process.")
+    cold_max_events: int = same_as(RecommendConfig, "cold_max_events")
+    repurchase: str = same_as(RecommendConfig, "repurchase")
+    repurchase_window_days: float = same_as(RecommendConfig, "repurchase_window_days")
+    category_cap: int | None = same_as(RecommendConfig, "category_cap")
+    exclude_items_file: str | None = Field(
+        None, description="Items never to show (file with an item_id column, or one id per line).")
+    explore_share: float = same_as(ExploreConfig, "share")
+    explore_positions: list[int] | None = same_as(ExploreConfig, "positions")
+    new_item_days: float = same_as(ExploreConfig, "new_item_days")
+    drift_boost: float = same_as(RecommendConfig, "drift_boost")
     retention: int = Field(5, ge=1, description="Published versions kept on disk.")
-    seed: int = Field(0, description="Exploration seed (per user and run).")
+    seed: int = same_as(ExploreConfig, "seed")
 
 
 class RunParams(BaseModel):
@@ -123,9 +135,8 @@ class RunParams(BaseModel):
     events: str = Field(..., description="Event file, directory or glob.")
     items: str | None = Field(None, description="Optional item catalogue.")
     users: str | None = Field(None, description="Optional users file.")
-    data_dir: str | None = Field(None, description="Data directory.")
+    data_dir: str | None = Field(None, description=DATA_DIR_HELP)
     as_of: datetime | None = Field(None, description="Use only events before this (UTC); default after the last event.")
-    top_k: int = Field(20, ge=1, le=500, description="Items per user.")
-    max_bad_row_share: float | None = Field(None, ge=0, le=1, description="Ingest failure threshold.")
+    max_bad_row_share: float | None = same_as(IngestParams, "max_bad_row_share")
     train: TrainParams = Field(default_factory=TrainParams)
     recommend: RecommendParams = Field(default_factory=RecommendParams)

@@ -12,8 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "cart": 4.0, "purchase": 8.0}
-
+from recpipe.contract import DEFAULT_EVENT_WEIGHTS
 
 LOG_FORMAT = "%(asctime)s %(name)s %(message)s"   # the CLI's and its worker processes' log lines
 
@@ -33,7 +32,8 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS),
         description="Event types accepted by ingestion and the weight of each in the interaction matrix.",
     )
-    half_life_days: float = Field(14.0, gt=0, description="Half-life of time decay for interest.")
+    half_life_days: float | None = Field(
+        None, gt=0, description="Half-life of time decay for interest; default FeatureConfig's (14 days).")
     max_bad_row_share: float = Field(
         0.01, ge=0, le=1, description="Share of quarantined rows above which an ingest fails."
     )

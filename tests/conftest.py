@@ -38,7 +38,7 @@ def prefect_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_shop(tmp_path_factory) -> Path:
     """The `tiny` synthetic shop (a few thousand events), generated once per session."""
-    from tasks.synthetic_shop import synthetic_shop
+    from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
 
     out = tmp_path_factory.mktemp("tiny_shop")
     synthetic_shop(out, "tiny", seed=7)
@@ -48,7 +48,7 @@ def tiny_shop(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_shop(tmp_path_factory) -> Path:
     """The `small` synthetic shop (~60k events) for model tests."""
-    from tasks.synthetic_shop import synthetic_shop
+    from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
 
     out = tmp_path_factory.mktemp("small_shop")
     synthetic_shop(out, "small", seed=11)

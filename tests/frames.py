@@ -6,9 +6,8 @@ from datetime import datetime
 
 import duckdb
 import pandas as pd
-
-from tasks.feature_tables import FeatureConfig, events_asof
-from tasks.sql_files import create_table
+from recpipe.tasks.common.sql_files import create_table
+from recpipe.tasks.features.feature_tables import FeatureConfig, events_asof
 
 WEIGHTS = {"view": 1.0, "cart": 4.0, "purchase": 8.0}
 

@@ -8,26 +8,41 @@ the `eval` snapshot features as of `as_of - h` with labels in `[as_of - h, as_of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from recpipe.tasks.candidates.candidate_sets import CandidateConfig
+from recpipe.tasks.evaluation.offline_evaluation import (
+    EvalConfig,
+    EvaluationResult,
+    offline_evaluation,
+)
+from recpipe.tasks.features.feature_tables import FeatureConfig, feature_tables
+from recpipe.tasks.features.ranking_labels import (
+    LabelSet,
+    interaction_labels,
+    label_set,
+)
+from recpipe.tasks.features.snapshot_arrays import SnapshotArrays, snapshot_arrays
+from recpipe.tasks.features.training_windows import training_windows
+from recpipe.tasks.ingest.ingested_events import ingested_events
+from recpipe.tasks.ingest.lake_cutoffs import default_as_of
+from recpipe.tasks.models.als_embeddings import ALSEmbeddings
+from recpipe.tasks.models.candidate_scoring import (
+    EmbeddingView,
+    embedding_view,
+    scored_candidates,
+    top_k,
+)
+from recpipe.tasks.models.ranker_model import LambdaRanker
+from recpipe.tasks.models.ranker_training_set import TrainingSet, ranker_training_set
 
-from tasks.als_embeddings import ALSEmbeddings
-from tasks.candidate_scoring import EmbeddingView, embedding_view, scored_candidates, top_k
-from tasks.candidate_sets import CandidateConfig
-from tasks.feature_tables import FeatureConfig, feature_tables
-from tasks.ingested_events import ingested_events
-from tasks.lake_cutoffs import default_as_of
-from tasks.offline_evaluation import EvalConfig, EvaluationResult, offline_evaluation
-from tasks.ranker_model import LambdaRanker
-from tasks.ranker_training_set import TrainingSet, ranker_training_set
-from tasks.ranking_labels import DEFAULT_GRADES, LabelSet, interaction_labels, label_set
-from tasks.snapshot_arrays import SnapshotArrays, snapshot_arrays
+from recpipe.contract import DEFAULT_EVENT_WEIGHTS, DEFAULT_LABEL_GRADES, EVENT_TYPES
+from recpipe.params import TrainParams
 
-H = timedelta(days=7)
-EVENT_TYPES = ["view", "cart", "purchase"]
-FEATURES = FeatureConfig(event_weights={"view": 1.0, "cart": 4.0, "purchase": 8.0})
+HORIZON_DAYS = TrainParams().label_horizon_days
+FEATURES = FeatureConfig(event_weights=DEFAULT_EVENT_WEIGHTS)
 NOW = datetime(2027, 1, 1)  # "the clock" for ingestion: every synthetic event is in its past
 # One thread each: on a shared 2-core box LightGBM's OpenMP threads spin against other
 # processes (a 2-thread fit measured 3x slower than 1 thread, with the identical model).
@@ -41,15 +56,15 @@ def ingest(events: Path, lake: Path, shop: Path) -> Path:
 
 
 def windows(as_of: datetime) -> dict[str, tuple[datetime, datetime]]:
-    """Feature cutoff and label-window end per snapshot."""
-    return {"train": (as_of - 2 * H, as_of - H), "eval": (as_of - H, as_of)}
+    """Feature cutoff and label-window end per snapshot, as the train flow takes them."""
+    return training_windows(as_of, HORIZON_DAYS).label_windows()
 
 
 def build_snapshot(lake: Path, wh: Path, snapshot: str, as_of: datetime) -> None:
     """Feature tables and labels of `snapshot` for the cutoffs derived from `as_of`."""
     cut, end = windows(as_of)[snapshot]
     feature_tables(lake, wh, cut, snapshot, FEATURES)
-    interaction_labels(lake, wh, snapshot, cut, end, DEFAULT_GRADES)
+    interaction_labels(lake, wh, snapshot, cut, end, DEFAULT_LABEL_GRADES)
 
 
 def fit_view(snap: SnapshotArrays, seed: int = 42) -> EmbeddingView:

@@ -9,30 +9,36 @@ with early stopping) and fits the scoring ALS on the `serve` snapshot as of `as_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+from recpipe.tasks.candidates.candidate_sets import CandidateConfig
+from recpipe.tasks.features.feature_tables import FeatureConfig, feature_tables
+from recpipe.tasks.features.ranking_labels import interaction_labels, label_set
+from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
+from recpipe.tasks.features.training_windows import training_windows
+from recpipe.tasks.ingest.ingested_events import ingested_events
+from recpipe.tasks.ingest.lake_cutoffs import default_as_of
+from recpipe.tasks.models.als_embeddings import ALSEmbeddings
+from recpipe.tasks.models.candidate_scoring import embedding_view
+from recpipe.tasks.models.ranker_model import LambdaRanker
+from recpipe.tasks.models.ranker_training_set import ranker_training_set
+from recpipe.tasks.serving.user_recommendations import RecommendConfig, user_recommendations
 
-from tasks.als_embeddings import ALSEmbeddings
-from tasks.candidate_scoring import embedding_view
-from tasks.candidate_sets import CandidateConfig
-from tasks.feature_tables import FeatureConfig, feature_tables
-from tasks.ingested_events import ingested_events
-from tasks.lake_cutoffs import default_as_of
-from tasks.ranker_model import LambdaRanker
-from tasks.ranker_training_set import ranker_training_set
-from tasks.ranking_labels import DEFAULT_GRADES, interaction_labels, label_set
-from tasks.snapshot_arrays import snapshot_arrays
-from tasks.user_recommendations import RecommendConfig, user_recommendations
+from recpipe.contract import (
+    DEFAULT_EVENT_WEIGHTS,
+    DEFAULT_LABEL_GRADES,
+    EVENT_TYPES,
+    RECOMMENDATION_COLUMNS,
+)
+from recpipe.params import TrainParams
 
-H = timedelta(days=7)
-EVENT_TYPES = ["view", "cart", "purchase"]
-FEATURES = FeatureConfig(event_weights={"view": 1.0, "cart": 4.0, "purchase": 8.0})
+HORIZON_DAYS = TrainParams().label_horizon_days
+FEATURES = FeatureConfig(event_weights=DEFAULT_EVENT_WEIGHTS)
 NOW = datetime(2027, 1, 1)  # ingestion clock: every synthetic event is in its past
 GENERATED_AT = datetime(2026, 11, 1)
-COLUMNS = ["user_id", "rank", "item_id", "score", "source", "propensity", "model_version", "run_id",
-           "generated_at"]  # the published table's contract
+COLUMNS = list(RECOMMENDATION_COLUMNS)  # the published table's contract
 
 
 @dataclass
@@ -68,9 +74,9 @@ def ingest_shop(shop: Path, lake: Path, events: Path | None = None) -> Path:
 
 def train_booster(lake: Path, wh: Path, as_of: datetime, out: Path, seed: int = 42) -> str:
     """A lambdarank booster trained like the train flow does (features as of as_of - 2h)."""
-    cut, end = as_of - 2 * H, as_of - H
+    cut, end = training_windows(as_of, HORIZON_DAYS).label_windows()["train"]
     feature_tables(lake, wh, cut, "train", FEATURES)
-    interaction_labels(lake, wh, "train", cut, end, DEFAULT_GRADES)
+    interaction_labels(lake, wh, "train", cut, end, DEFAULT_LABEL_GRADES)
     snap = snapshot_arrays(wh, "train")
     emb = ALSEmbeddings(random_state=seed).fit(snap.interactions, snap.user_ids, snap.item_ids)
     ts = ranker_training_set(snap, embedding_view(snap, emb), label_set(wh, "train", snap.item_ids),
@@ -128,9 +134,10 @@ def pipeline_run(name: str, tmp_path_factory) -> PipelineRun:
     """
     if name in _RUNS:
         return _RUNS[name]
-    from flows.pipeline import run_flow
+    from recpipe.flows.pipeline import run_flow
+    from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
+
     from recpipe.params import RunParams
-    from tasks.synthetic_shop import synthetic_shop
 
     root = tmp_path_factory.mktemp(f"run_{name}")
     shop = root / "shop"
@@ -156,7 +163,7 @@ def pipeline_run(name: str, tmp_path_factory) -> PipelineRun:
 
 def published_rows(data_dir: Path) -> tuple[str, pd.DataFrame]:
     """(CURRENT version, its rows sorted by user and rank), read from the part files."""
-    from tasks.recommendation_publishing import current_version, version_files
+    from recpipe.tasks.serving.recommendation_publishing import current_version, version_files
 
     recs = Path(data_dir) / "recommendations"
     version = current_version(recs)

@@ -8,9 +8,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-
-from tasks.feature_tables import FEATURE_TABLES, FeatureConfig, feature_tables
-from tasks.ingested_events import ingested_events
+from recpipe.tasks.features.feature_tables import FEATURE_TABLES, FeatureConfig, feature_tables
+from recpipe.tasks.ingest.ingested_events import ingested_events
 
 TYPES = ["view", "cart", "purchase"]
 CFG = FeatureConfig(event_weights={"view": 1.0, "cart": 4.0, "purchase": 8.0})

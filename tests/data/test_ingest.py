@@ -9,9 +9,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from recpipe.tasks.ingest import event_lake
+from recpipe.tasks.ingest.ingested_events import ingested_events
 
-from tasks import event_lake
-from tasks.ingested_events import IngestError, ingested_events
+from recpipe.errors import IngestError
 
 TYPES = ["view", "cart", "purchase"]
 NOW = datetime(2026, 6, 1)

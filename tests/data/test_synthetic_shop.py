@@ -11,8 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from tasks.synthetic_shop import PRESETS, ShopConfig, ShopSummary, synthetic_shop
+from recpipe.tasks.synthetic.synthetic_shop import PRESETS, ShopConfig, ShopSummary, synthetic_shop
 
 SMALL = PRESETS["small"]
 SMALL_START = pd.Timestamp(SMALL.end - timedelta(days=SMALL.days))

@@ -10,9 +10,9 @@ pytestmark = pytest.mark.slow
 
 def test_ingest_and_features_flows(prefect_server, tiny_shop, tmp_path):
     from prefect.client.orchestration import get_client
+    from recpipe.flows.features import features_flow
+    from recpipe.flows.ingest import ingest_flow
 
-    from flows.features import features_flow
-    from flows.ingest import ingest_flow
     from recpipe.params import FeatureParams, IngestParams
 
     data = tmp_path / "data"

@@ -16,12 +16,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from recs_helpers import COLUMNS, EVENT_TYPES, NOW, pipeline_run, published_rows, view_rows
-
-import tasks.recommendation_publishing as publishing
-import tasks.user_recommendations as scoring
-from tasks.recommendation_publishing import (
-    PublishError,
+import recpipe.tasks.serving.recommendation_publishing as publishing
+import recpipe.tasks.serving.user_recommendations as scoring
+from recpipe.tasks.serving.recommendation_publishing import (
     current_version,
     ensure_view,
     new_version,
@@ -29,6 +26,9 @@ from tasks.recommendation_publishing import (
     published_version,
     recommendation_checks,
 )
+from recs_helpers import COLUMNS, EVENT_TYPES, NOW, pipeline_run, published_rows, view_rows
+
+from recpipe.errors import PublishError
 
 slow = pytest.mark.slow
 K = 20
@@ -46,7 +46,8 @@ def string_ids(prefect_server, tmp_path_factory):
 @pytest.fixture(scope="module")
 def data(string_ids, tmp_path_factory) -> Path:
     """A data directory with a champion model and one version published by recommend_flow."""
-    from flows.recommend import recommend_flow
+    from recpipe.flows.recommend import recommend_flow
+
     from recpipe.params import RecommendParams
 
     data = tmp_path_factory.mktemp("publishing") / "data"
@@ -57,7 +58,8 @@ def data(string_ids, tmp_path_factory) -> Path:
 
 
 def run_recommend(data: Path) -> dict:
-    from flows.recommend import recommend_flow
+    from recpipe.flows.recommend import recommend_flow
+
     from recpipe.params import RecommendParams
 
     return recommend_flow(RecommendParams(data_dir=str(data), n_shards=2, workers=1))
@@ -178,8 +180,8 @@ def test_failing_view_update_after_swap_is_repaired_by_ensure_view(data, monkeyp
 @slow
 def test_refresh_without_retraining_scores_new_users(data, string_ids):
     """New users' events after the last one land in the lake; recommend_flow alone serves them."""
-    from tasks.ingested_events import ingested_events
-    from tasks.lake_cutoffs import last_event_ts
+    from recpipe.tasks.ingest.ingested_events import ingested_events
+    from recpipe.tasks.ingest.lake_cutoffs import last_event_ts
 
     run_dir = data.parent
     before_version, before_rows = published_rows(data)

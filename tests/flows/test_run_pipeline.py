@@ -66,7 +66,7 @@ def test_string_ids_without_item_file(string_ids):
     assert df["user_id"].str.startswith("u").all() and df["item_id"].str.startswith("i").all()
     assert set(df["source"]) <= {"ranker", "coldstart", "explore", "popular"}
     assert (df["source"] == "ranker").mean() > 0.5  # measured 0.73
-    from tasks.event_lake import lake_paths
+    from recpipe.tasks.ingest.event_lake import lake_paths
 
     assert lake_paths(string_ids.data_dir / "lake", "items") == []
 

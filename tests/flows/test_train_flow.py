@@ -27,9 +27,10 @@ def _cache_files(data: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def trained(prefect_server, small_shop, tmp_path_factory) -> dict:
     """Three train runs on one data dir: good, deliberately worse, the good one again."""
-    from flows.train import train_flow
-    from recpipe.params import ALSParams, CandidateParams, RankerParams, TrainParams
-    from tasks.ingested_events import ingested_events
+    from recpipe.flows.train import train_flow
+    from recpipe.tasks.ingest.ingested_events import ingested_events
+
+    from recpipe.params import ALSParams, CandidateConfig, RankerParams, TrainParams
 
     data = tmp_path_factory.mktemp("train_flow") / "data"
     ingested_events(small_shop / "events", data / "lake", ["view", "cart", "purchase"],
@@ -40,7 +41,7 @@ def trained(prefect_server, small_shop, tmp_path_factory) -> dict:
     good = TrainParams(data_dir=str(data), ranker=RankerParams(early_stopping_rounds=10))
     worse = TrainParams(data_dir=str(data), als=ALSParams(factors=2, iterations=1),
                         ranker=RankerParams(n_estimators=2, early_stopping_rounds=10),
-                        candidates=CandidateParams(n_mf=7, mf_pool=300))
+                        candidates=CandidateConfig(n_mf=7, mf_pool=300))
     t0 = time.perf_counter()
     first = train_flow(good)
     after_first = _cache_files(data)
@@ -69,9 +70,10 @@ def test_first_run_becomes_champion_and_a_worse_one_does_not(trained):
 
 
 def test_scoring_generates_candidates_as_each_model_was_trained(trained):
+    from recpipe.tasks.candidates.candidate_sets import CandidateConfig
+    from recpipe.tasks.registry.scoring_model import scoring_model, trained_candidates
+
     from recpipe.settings import Settings
-    from tasks.candidate_sets import CandidateConfig
-    from tasks.scoring_model import scoring_model, trained_candidates
 
     s = Settings(data_dir=str(trained["data"]))
     first = scoring_model(s.tracking_uri, s.registered_model_name, str(trained["first"]["version"]),

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from model_helpers import THREADS, build_snapshot, ingest
-
-from tasks.als_embeddings import ALSEmbeddings, _aligned
-from tasks.lake_cutoffs import default_as_of
-from tasks.snapshot_arrays import snapshot_arrays
+from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
+from recpipe.tasks.ingest.lake_cutoffs import default_as_of
+from recpipe.tasks.models.als_embeddings import ALSEmbeddings, _aligned
 
 
 def test_aligned_carries_factors_by_id():

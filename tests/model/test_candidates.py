@@ -9,12 +9,17 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from model_helpers import build_snapshot, fit_view, ingest
-
-from tasks.als_embeddings import ALSEmbeddings
-from tasks.candidate_scoring import EmbeddingView
-from tasks.candidate_sets import SOURCES, CandidateConfig, CandidateSet, candidate_set, csr_row_topn
-from tasks.lake_cutoffs import default_as_of
-from tasks.snapshot_arrays import ITEM_FEATURES, SnapshotArrays, snapshot_arrays
+from recpipe.tasks.candidates.candidate_sets import (
+    SOURCES,
+    CandidateConfig,
+    CandidateSet,
+    candidate_set,
+    csr_row_topn,
+)
+from recpipe.tasks.features.snapshot_arrays import ITEM_FEATURES, SnapshotArrays, snapshot_arrays
+from recpipe.tasks.ingest.lake_cutoffs import default_as_of
+from recpipe.tasks.models.als_embeddings import ALSEmbeddings
+from recpipe.tasks.models.candidate_scoring import EmbeddingView
 
 # Small per-source sizes so that every limit binds on the tiny shop.
 CFG = CandidateConfig(n_history=5, n_covis=7, n_mf=9, n_popular=4, n_trending=3, n_category=6,
@@ -224,7 +229,7 @@ def test_mf_topn_matches_brute_force_with_exclusions(n, block_bytes):
     # users whose excluded items crowd the top of their scores (more than n of them) must still
     # get their best allowed items; scores are computed in blocks of users (7 users in the
     # second case), and n = 250 > 200 items takes every allowed item. All match brute force.
-    from tasks.candidate_sets import mf_topn
+    from recpipe.tasks.candidates.candidate_sets import mf_topn
 
     rng = np.random.default_rng(3)
     n_users, n_items = 60, 200

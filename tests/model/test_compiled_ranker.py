@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
-import tasks.compiled_ranker as cr
-from tasks.ranker_model import LambdaRanker
+import recpipe.tasks.models.compiled_ranker as cr
+from recpipe.tasks.models.ranker_model import LambdaRanker
 
 
 def _booster_file(tmp_path) -> tuple[str, np.ndarray]:

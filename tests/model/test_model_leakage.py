@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from model_helpers import EVENT_TYPES, ingest, training_set, windows
-
-from tasks.ranker_training_set import TrainingSet
+from recpipe.tasks.models.ranker_training_set import TrainingSet
 
 
 def _assert_same(a: TrainingSet, b: TrainingSet) -> None:

@@ -16,8 +16,13 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-from tasks.model_registry import (  # noqa: E402
+from recpipe.tasks.evaluation.report_figures import (  # noqa: E402
+    evaluation_report_md,
+    feature_importance_png,
+    metric_curves_png,
+    metrics_markdown,
+)
+from recpipe.tasks.registry.model_registry import (  # noqa: E402
     ModelLookupError,
     TrainedBundle,
     champion_info,
@@ -25,12 +30,6 @@ from tasks.model_registry import (  # noqa: E402
     load_model_version,
     log_training_run,
     promotion_gate,
-)
-from tasks.report_figures import (  # noqa: E402
-    evaluation_report_md,
-    feature_importance_png,
-    metric_curves_png,
-    metrics_markdown,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

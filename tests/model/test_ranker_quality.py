@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from model_helpers import ModelRun, model_run
-
-from tasks.offline_evaluation import BASELINES
-from tasks.snapshot_arrays import USER_FEATURES, USER_ITEM_FEATURES
-from tasks.synthetic_shop import synthetic_shop
+from recpipe.tasks.evaluation.offline_evaluation import BASELINES
+from recpipe.tasks.features.snapshot_arrays import USER_FEATURES, USER_ITEM_FEATURES
+from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
 
 VARIANTS = ("default", "consumable", "durable")
 
@@ -112,7 +111,7 @@ def test_planted_interests_are_recovered(default_run):
 
 
 def _popular_top10(run: ModelRun) -> np.ndarray:
-    from tasks.candidate_sets import global_top
+    from recpipe.tasks.candidates.candidate_sets import global_top
 
     snap = run.snaps["eval"]
     return global_top(snap, 10, "alltime", np.ones(snap.n_items, dtype=bool))[0]

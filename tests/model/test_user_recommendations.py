@@ -14,10 +14,9 @@ from datetime import timedelta
 import duckdb
 import pandas as pd
 import pytest
+from recpipe.tasks.serving.exploration import ExploreConfig
+from recpipe.tasks.serving.user_recommendations import RecommendConfig
 from recs_helpers import ScoringSetup, scoring_setup
-
-from tasks.exploration import ExploreConfig
-from tasks.user_recommendations import RecommendConfig
 
 K = 20
 EXPLORE = ExploreConfig(share=0.1, positions=(3, 12), new_item_days=14.0, seed=0)
@@ -122,7 +121,7 @@ def test_repurchase_exclude_hides_bought_items_everywhere(rules, purchases):
 @pytest.fixture(scope="module")
 def consumable_setups(setup, tmp_path_factory) -> dict[float, ScoringSetup]:
     """`tiny` shops where no category / every category is re-bought, scored with the same booster."""
-    from tasks.synthetic_shop import synthetic_shop
+    from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
 
     out = {}
     for share in (0.0, 1.0):

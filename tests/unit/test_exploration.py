@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from recpipe.tasks.serving.exploration import (
+    ExplorePool,
+    beta_draws,
+    beta_quantiles,
+    thompson_draws,
+    user_hashes,
+)
 from scipy import stats
 from scipy.special import betaincinv
-
-from tasks.exploration import ExplorePool, beta_draws, beta_quantiles, thompson_draws, user_hashes
 
 LEVELS = 512
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from tasks.log_importers import (
+from recpipe.tasks.common.sql_files import sql_text
+from recpipe.tasks.ingest.log_importers import (
     IMPORTERS,
-    SQL_DIR,
     ImportResult,
     generic_csv,
     movielens_ratings,
@@ -322,6 +321,6 @@ def test_registry_and_sql_files() -> None:
         "taobao_items",
         "movielens_ratings",
     ):
-        sql = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+        sql = sql_text(f"importers/{name}")
         assert sql.rstrip().rstrip(";").endswith("select * from final"), name
         assert "read_csv(\n        $source," in sql, name

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from tasks.row_order import row_value_order
+from recpipe.tasks.common.row_order import row_value_order
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -29,7 +28,7 @@ def test_nan_sorts_last_and_empty_input():
 
 
 def test_positions_in_rows_match_searchsorted():
-    from tasks.row_order import positions_in_rows
+    from recpipe.tasks.common.row_order import positions_in_rows
 
     rng = np.random.default_rng(5)
     rows = np.sort(rng.integers(0, 50, size=2_000))

@@ -1,6 +1,6 @@
 """How many user shards a recommend run scores in."""
 
-from flows.shard_runners import shard_count
+from recpipe.flows.shard_runners import shard_count
 
 
 def test_an_explicit_shard_count_is_kept():

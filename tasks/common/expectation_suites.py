@@ -1,0 +1,103 @@
+"""Great Expectations suites kept as JSON in `expectations/`, run on in-memory frames.
+
+GX is imported inside the functions (the import alone costs seconds). One ephemeral context
+per process is reused; it writes no files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+EXPECTATIONS_DIR: Traversable = files("recpipe.expectations")  # package data
+_counter = itertools.count()
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None
+    observed: Any = None
+
+
+@dataclass
+class SuiteResult:
+    """Outcome of one suite on one frame; `failures()` names what did not hold."""
+
+    suite: str
+    success: bool
+    rows: int
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+
+    def failures(self) -> list[str]:
+        return [
+            f"{o.expectation}({o.column or ''}) unexpected={o.unexpected_count} observed={o.observed}"
+            for o in self.outcomes if not o.success
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"suite": self.suite, "success": self.success, "rows": self.rows,
+                "failures": self.failures()}
+
+
+def suite_definition(name: str) -> dict[str, Any]:
+    """The JSON suite `expectations/<name>.json`."""
+    path = EXPECTATIONS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no expectation suite {name}.json in the recpipe.expectations package")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx
+
+
+def validate_frame(df: pd.DataFrame, suite_name: str,
+                   parameters: dict[str, Any] | None = None) -> SuiteResult:
+    """Run suite `suite_name` on `df`; `parameters` fill `{"$PARAMETER": ...}` placeholders."""
+    import great_expectations as gx
+
+    ctx = _context()
+    uid = f"{suite_name}_{next(_counter)}"
+    definition = suite_definition(suite_name)
+    suite = ctx.suites.add(gx.ExpectationSuite(name=uid, expectations=definition["expectations"]))
+    batch = (ctx.data_sources.add_pandas(f"src_{uid}").add_dataframe_asset(f"asset_{uid}")
+             .add_batch_definition_whole_dataframe(f"batch_{uid}"))
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"vd_{uid}", data=batch, suite=suite))
+    result = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters or {})
+    outcomes = []
+    for r in result.results:
+        cfg = r.expectation_config
+        res = r.result or {}
+        outcomes.append(ExpectationOutcome(
+            expectation=cfg.type,
+            column=(cfg.kwargs.get("column")
+                    or ",".join(cfg.kwargs.get("column_list", []) or [])
+                    or ",".join(c for c in (cfg.kwargs.get("column_A"), cfg.kwargs.get("column_B")) if c)
+                    or None),
+            success=bool(r.success),
+            unexpected_count=res.get("unexpected_count"),
+            observed=res.get("observed_value"),
+        ))
+    for name in (f"vd_{uid}",):
+        ctx.validation_definitions.delete(name)
+    ctx.suites.delete(uid)
+    ctx.data_sources.delete(f"src_{uid}")
+    return SuiteResult(suite=suite_name, success=bool(result.success), rows=len(df), outcomes=outcomes)
