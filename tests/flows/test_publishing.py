@@ -84,6 +84,7 @@ def assert_previous_intact(data: Path, before: dict) -> None:
     assert (rows.groupby("user_id").size() == K).all()
 
 
+@slow
 def test_worker_processes_and_one_process_publish_the_same_table(data):
     """The baseline version was scored by two worker processes; scoring in the flow's own
     process gives the same rows."""

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
+pytestmark = pytest.mark.slow  # trains rankers on three small shops
 from model_helpers import ModelRun, model_run
 from recpipe.tasks.evaluation.offline_evaluation import BASELINES
 from recpipe.tasks.features.snapshot_arrays import USER_FEATURES, USER_ITEM_FEATURES
