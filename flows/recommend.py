@@ -3,7 +3,6 @@ checks -> atomic publish of a new version of the per-user table."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from prefect import flow
@@ -41,13 +40,11 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     n_shards = shard_count(scope.n_users, params.n_shards, params.shard_users, workers)
     generated_at = datetime.now(UTC).replace(tzinfo=None)
     with pending_version(recs_dir) as (version, version_dir):  # removed again if anything fails
-        started = time.perf_counter()
-        shards = scored_shards(user_recommendations_task, workers, [{
+        shards, scoring_seconds = scored_shards(user_recommendations_task, workers, [{
             "warehouse": wh, "shard": shard, "n_shards": n_shards, "booster_path": model.booster_path,
             "mf_path": model.mf_path, "cfg": cfg, "model_version": model.version, "run_id": model.run_id,
             "generated_at": generated_at, "out_path": str(version_dir / f"part-{shard:04d}.parquet"),
             "ranker_lib": model.ranker_lib} for shard in range(n_shards)])
-        scoring_seconds = time.perf_counter() - started
         published = checked_version_task(recs_dir, version, wh, scope.blocked_items, scope.k, scope.n_users,
                                          params.retention)
     summary = recommend_summary_task(shards, scope, model, published, settings.registered_model_name, as_of,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
@@ -47,12 +48,15 @@ def shard_task_runner(workers: int) -> TaskRunner:
                                  initargs=(logging.getLogger().level,))
 
 
-def scored_shards(shard_task, workers: int, shard_kwargs: list[dict]) -> list:
+def scored_shards(shard_task, workers: int, shard_kwargs: list[dict]) -> tuple[list, float]:
     """Run `shard_task` once per shard (keyword arguments in `shard_kwargs`) on a runner of
-    `workers` processes; the results in shard order. The first failing shard's error is raised."""
+    `workers` processes; the results in shard order and the wall seconds of the whole fan-out
+    (worker start-up included). The first failing shard's error is raised."""
+    started = time.perf_counter()
     with shard_task_runner(workers) as runner:
         futures = [runner.submit(shard_task, kwargs) for kwargs in shard_kwargs]
-        return [f.result() for f in futures]
+        results = [f.result() for f in futures]
+    return results, time.perf_counter() - started
 
 
 def _worker_logging(level: int) -> None:

@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
 from recpipe.tasks.evaluation.offline_evaluation import EvalConfig
+from recpipe.tasks.ingest.ingested_events import MIN_TS
 from recpipe.tasks.models.als_embeddings import ALSParams
 from recpipe.tasks.models.ranker_model import RankerParams
 from recpipe.tasks.serving.exploration import ExploreConfig
@@ -62,7 +63,7 @@ class IngestParams(BaseModel):
     data_dir: str | None = Field(None, description=DATA_DIR_HELP)
     max_bad_row_share: float | None = Field(
         None, ge=0, le=1, description="Fail the ingest above this share of bad rows; default from settings (1%).")
-    min_ts: datetime = Field(datetime(2000, 1, 1), description="Events before this are quarantined.")
+    min_ts: datetime = Field(MIN_TS, description="Events before this are quarantined.")
 
 
 class FeatureParams(BaseModel):

@@ -27,6 +27,10 @@ from recpipe.tasks.common.sql_files import create_table
 from recpipe.tasks.ingest import event_lake
 
 from recpipe.errors import IngestError
+from recpipe.settings import Settings
+
+MAX_BAD_ROW_SHARE: float = Settings.model_fields["max_bad_row_share"].default
+MIN_TS = datetime(2000, 1, 1)  # events before this are quarantined (ts_before_min)
 
 logger = logging.getLogger(__name__)
 
@@ -426,7 +430,7 @@ def _stage_catalog(con, path: Path, kind: str, staging: Path, ingest_id: str, n:
 
 def ingested_events(events: str | Path | None, lake_dir: Path, event_types: list[str],
                     items: str | Path | None = None, users: str | Path | None = None,
-                    max_bad_row_share: float = 0.01, min_ts: datetime = datetime(2000, 1, 1),
+                    max_bad_row_share: float = MAX_BAD_ROW_SHARE, min_ts: datetime = MIN_TS,
                     now: datetime | None = None, gx_sample_rows: int = 200_000,
                     reports_dir: Path | None = None) -> IngestSummary:
     """Validate and land event files (plus optional items/users snapshots) in the lake.

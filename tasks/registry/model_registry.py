@@ -272,7 +272,7 @@ def log_training_run(
     bundle: TrainedBundle,
     tracking_uri: str,
     experiment: str,
-    model_name: str = "recpipe-ranker",
+    model_name: str,
     run_name: str | None = None,
 ) -> tuple[str, str]:
     """Log one training as an MLflow run and register its booster; returns (run_id, version).

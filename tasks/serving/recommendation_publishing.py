@@ -119,7 +119,7 @@ def ensure_view(recs_dir: Path, warehouse: Path) -> str | None:
     return version
 
 
-def published_version(recs_dir: Path, version: str, warehouse: Path, retention: int = 5) -> PublishResult:
+def published_version(recs_dir: Path, version: str, warehouse: Path, retention: int) -> PublishResult:
     """Make `version` current (atomic pointer swap), re-point the view, drop old versions."""
     recs_dir = Path(recs_dir)
     previous = current_version(recs_dir)

@@ -228,7 +228,7 @@ def test_failed_pointer_swap_leaves_no_temp_file(tmp_path, monkeypatch):
     (recs / "CURRENT").write_text("v=previous\n")
     monkeypatch.setattr(publishing, "os", _OsWithFailingReplace())
     with pytest.raises(OSError):
-        published_version(recs, "v=new", tmp_path / "warehouse.duckdb")
+        published_version(recs, "v=new", tmp_path / "warehouse.duckdb", retention=5)
     assert current_version(recs) == "v=previous"
     assert sorted(p.name for p in recs.iterdir()) == ["CURRENT"]
 
