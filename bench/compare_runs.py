@@ -37,16 +37,23 @@ def compare(name: str, a: pd.DataFrame, b: pd.DataFrame) -> bool:
     except AssertionError as exc:
         print(f"{name}: differs\n{str(exc)[:2000]}")
         return False
-    worst = {c: float(np.nanmax(np.abs(a[c] - b[c]) / np.maximum(np.abs(a[c]), 1e-300)))
-             for c in a.columns if a[c].dtype.kind == "f" and not a[c].equals(b[c])}
-    print(f"{name}: equal up to float summation order ({len(a):,} rows; max relative difference {worst})")
+    worst = {
+        c: float(np.nanmax(np.abs(a[c] - b[c]) / np.maximum(np.abs(a[c]), 1e-300)))
+        for c in a.columns
+        if a[c].dtype.kind == "f" and not a[c].equals(b[c])
+    }
+    print(
+        f"{name}: equal up to float summation order ({len(a):,} rows; max relative difference {worst})"
+    )
     return True
 
 
 def warehouse_tables(warehouse: Path) -> dict[str, pd.DataFrame]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = con.sql("select table_schema, table_name from information_schema.tables "
-                        "where table_type = 'BASE TABLE' order by all").fetchall()
+        names = con.sql(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE' order by all"
+        ).fetchall()
         out = {}
         for schema, table in names:
             df = con.sql(f'select * from "{schema}"."{table}"').df()
@@ -57,7 +64,10 @@ def warehouse_tables(warehouse: Path) -> dict[str, pd.DataFrame]:
 def published_table(data_dir: Path) -> pd.DataFrame:
     recs = data_dir / "recommendations"
     version = (recs / "CURRENT").read_text().strip()
-    df = pd.concat([pd.read_parquet(p) for p in sorted((recs / version).glob("part-*.parquet"))], ignore_index=True)
+    df = pd.concat(
+        [pd.read_parquet(p) for p in sorted((recs / version).glob("part-*.parquet"))],
+        ignore_index=True,
+    )
     keep = [c for c in df.columns if c not in RUN_COLUMNS]
     return df[keep].sort_values(["user_id", "rank"]).reset_index(drop=True)
 
@@ -65,7 +75,9 @@ def published_table(data_dir: Path) -> pd.DataFrame:
 def main(a: Path, b: Path) -> int:
     ta, tb = warehouse_tables(a / "warehouse.duckdb"), warehouse_tables(b / "warehouse.duckdb")
     if set(ta) != set(tb):
-        print(f"different tables: only in A {sorted(set(ta) - set(tb))}, only in B {sorted(set(tb) - set(ta))}")
+        print(
+            f"different tables: only in A {sorted(set(ta) - set(tb))}, only in B {sorted(set(tb) - set(ta))}"
+        )
         return 1
     same = all([compare(name, ta[name], tb[name]) for name in ta])
     ra, rb = published_table(a), published_table(b)

@@ -15,7 +15,8 @@ def features_flow(params: FeatureParams = FeatureParams()) -> FeatureTablesResul
     """Build every feature table of one snapshot as of one cutoff."""
     settings = settings_for(params.data_dir)
     as_of = params.as_of or default_as_of_task(settings.lake_dir)
-    result = feature_tables_task(settings.lake_dir, settings.warehouse_path, as_of, params.snapshot,
-                                 feature_config(settings))
+    result = feature_tables_task(
+        settings.lake_dir, settings.warehouse_path, as_of, params.snapshot, feature_config(settings)
+    )
     print(f"features as of {as_of} in {result.warehouse} schema {result.snapshot}: {result.rows}")
     return result

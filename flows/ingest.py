@@ -14,9 +14,22 @@ from recpipe.tasks.ingest.ingested_events import IngestSummary
 def ingest_flow(params: IngestParams = IngestParams()) -> IngestSummary:
     """Validate raw events (and optional items/users) and land the good rows in the lake."""
     settings = settings_for(params.data_dir)
-    max_bad = params.max_bad_row_share if params.max_bad_row_share is not None else settings.max_bad_row_share
-    summary = ingested_events_task(params.events, settings.lake_dir, settings.event_types, items=params.items,
-                                   users=params.users, max_bad_row_share=max_bad, min_ts=params.min_ts)
+    max_bad = (
+        params.max_bad_row_share
+        if params.max_bad_row_share is not None
+        else settings.max_bad_row_share
+    )
+    summary = ingested_events_task(
+        params.events,
+        settings.lake_dir,
+        settings.event_types,
+        items=params.items,
+        users=params.users,
+        max_bad_row_share=max_bad,
+        min_ts=params.min_ts,
+    )
     print(summary.markdown())
-    markdown_artifact_task("ingest-summary", summary.markdown(), "rows in, landed, quarantined by reason")
+    markdown_artifact_task(
+        "ingest-summary", summary.markdown(), "rows in, landed, quarantined by reason"
+    )
     return summary

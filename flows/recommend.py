@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from prefect import flow
 
 from recpipe.configs import feature_config, recommend_config, settings_for
-from recpipe.flows.shard_runners import scored_shards, scoring_workers, shard_count, threads_per_worker
+from recpipe.flows.shard_runners import (
+    scored_shards,
+    scoring_workers,
+    shard_count,
+    threads_per_worker,
+)
 from recpipe.flows.steps import (
     checked_version_task,
     default_as_of_task,
@@ -31,24 +36,54 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     lake, wh, recs_dir = settings.lake_dir, settings.warehouse_path, settings.recommendations_dir
     as_of = params.as_of or default_as_of_task(lake)
     feature_tables_task(lake, wh, as_of, "serve", feature_config(settings))
-    model = scoring_model_task(settings.tracking_uri, settings.registered_model_name, params.model_version,
-                               settings.models_dir / "scoring")
+    model = scoring_model_task(
+        settings.tracking_uri,
+        settings.registered_model_name,
+        params.model_version,
+        settings.models_dir / "scoring",
+    )
     exclude = exclusion_list_task(params.exclude_items_file)
     workers = scoring_workers(params.workers)
-    cfg = recommend_config(params, exclude, threads=threads_per_worker(workers), candidates=model.candidates)
+    cfg = recommend_config(
+        params, exclude, threads=threads_per_worker(workers), candidates=model.candidates
+    )
     scope = scoring_scope_task(wh, params.top_k, exclude)
     n_shards = shard_count(scope.n_users, params.n_shards, params.shard_users, workers)
     generated_at = datetime.now(UTC).replace(tzinfo=None)
     with pending_version(recs_dir) as (version, version_dir):  # removed again if anything fails
-        shards, scoring_seconds = scored_shards(user_recommendations_task, workers, [{
-            "warehouse": wh, "shard": shard, "n_shards": n_shards, "booster_path": model.booster_path,
-            "mf_path": model.mf_path, "cfg": cfg, "model_version": model.version, "run_id": model.run_id,
-            "generated_at": generated_at, "out_path": str(version_dir / f"part-{shard:04d}.parquet"),
-            "ranker_lib": model.ranker_lib} for shard in range(n_shards)])
-        published = checked_version_task(recs_dir, version, wh, scope.blocked_items, scope.k, scope.n_users,
-                                         params.retention)
-    summary = recommend_summary_task(shards, scope, model, published, settings.registered_model_name, as_of,
-                                     scoring_seconds, workers)
+        shards, scoring_seconds = scored_shards(
+            user_recommendations_task,
+            workers,
+            [
+                {
+                    "warehouse": wh,
+                    "shard": shard,
+                    "n_shards": n_shards,
+                    "booster_path": model.booster_path,
+                    "mf_path": model.mf_path,
+                    "cfg": cfg,
+                    "model_version": model.version,
+                    "run_id": model.run_id,
+                    "generated_at": generated_at,
+                    "out_path": str(version_dir / f"part-{shard:04d}.parquet"),
+                    "ranker_lib": model.ranker_lib,
+                }
+                for shard in range(n_shards)
+            ],
+        )
+        published = checked_version_task(
+            recs_dir, version, wh, scope.blocked_items, scope.k, scope.n_users, params.retention
+        )
+    summary = recommend_summary_task(
+        shards,
+        scope,
+        model,
+        published,
+        settings.registered_model_name,
+        as_of,
+        scoring_seconds,
+        workers,
+    )
     markdown_artifact_task("recommendations", summary.markdown, "published recommendation version")
     print(summary.markdown)
     return summary.as_dict()

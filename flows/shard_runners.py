@@ -44,8 +44,9 @@ def shard_task_runner(workers: int) -> TaskRunner:
     if workers <= 1:
         return ThreadPoolTaskRunner(max_workers=1)
     _share_local_api()
-    return ProcessPoolTaskRunner(max_workers=workers, initializer=_worker_logging,
-                                 initargs=(logging.getLogger().level,))
+    return ProcessPoolTaskRunner(
+        max_workers=workers, initializer=_worker_logging, initargs=(logging.getLogger().level,)
+    )
 
 
 def scored_shards(shard_task, workers: int, shard_kwargs: list[dict]) -> tuple[list, float]:

@@ -11,7 +11,11 @@ from recpipe.flows.run_reports import markdown_artifact
 from recpipe.flows.task_cache import output_path_cache_key
 from recpipe.tasks.evaluation.champion_comparison import champion_score
 from recpipe.tasks.evaluation.offline_evaluation import model_evaluation
-from recpipe.tasks.evaluation.training_reports import training_record, training_report_files, training_summary
+from recpipe.tasks.evaluation.training_reports import (
+    training_record,
+    training_report_files,
+    training_summary,
+)
 from recpipe.tasks.features.feature_tables import feature_tables
 from recpipe.tasks.features.ranking_labels import interaction_labels
 from recpipe.tasks.features.training_windows import training_windows
@@ -36,17 +40,30 @@ markdown_artifact_task = task(markdown_artifact, name="markdown_artifact")
 default_as_of_task = task(default_as_of, name="default_as_of")
 lake_fingerprint_task = task(lake_fingerprint, name="lake_fingerprint")
 training_windows_task = task(training_windows, name="training_windows")
-feature_tables_task = task(feature_tables, name="feature_tables", task_run_name="feature_tables[{snapshot}]")
-interaction_labels_task = task(interaction_labels, name="interaction_labels",
-                               task_run_name="interaction_labels[{snapshot}]")
+feature_tables_task = task(
+    feature_tables, name="feature_tables", task_run_name="feature_tables[{snapshot}]"
+)
+interaction_labels_task = task(
+    interaction_labels, name="interaction_labels", task_run_name="interaction_labels[{snapshot}]"
+)
 
 # models (cached on content-addressed output files)
-als_embeddings_task = task(als_embeddings_file, name="als_embeddings", task_run_name="als_embeddings[{snapshot}]",
-                           cache_key_fn=output_path_cache_key, persist_result=True)
-ranker_training_set_task = task(ranker_training_set_file, name="ranker_training_set",
-                                cache_key_fn=output_path_cache_key, persist_result=True)
-ranker_model_task = task(ranker_model_file, name="ranker_model",
-                         cache_key_fn=output_path_cache_key, persist_result=True)
+als_embeddings_task = task(
+    als_embeddings_file,
+    name="als_embeddings",
+    task_run_name="als_embeddings[{snapshot}]",
+    cache_key_fn=output_path_cache_key,
+    persist_result=True,
+)
+ranker_training_set_task = task(
+    ranker_training_set_file,
+    name="ranker_training_set",
+    cache_key_fn=output_path_cache_key,
+    persist_result=True,
+)
+ranker_model_task = task(
+    ranker_model_file, name="ranker_model", cache_key_fn=output_path_cache_key, persist_result=True
+)
 
 # evaluation and registry
 model_evaluation_task = task(model_evaluation, name="model_evaluation")
@@ -62,7 +79,10 @@ training_summary_task = task(training_summary, name="training_summary")
 scoring_model_task = task(scoring_model, name="scoring_model")
 exclusion_list_task = task(exclusion_list, name="exclusion_list")
 scoring_scope_task = task(scoring_scope, name="scoring_scope")
-user_recommendations_task = task(user_recommendations, name="user_recommendations",
-                                 task_run_name="user_recommendations[shard {shard}]")
+user_recommendations_task = task(
+    user_recommendations,
+    name="user_recommendations",
+    task_run_name="user_recommendations[shard {shard}]",
+)
 checked_version_task = task(checked_version, name="checked_version")
 recommend_summary_task = task(recommend_summary, name="recommend_summary")

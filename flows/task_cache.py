@@ -31,20 +31,23 @@ def output_path_cache_key(context, parameters: dict[str, Any]) -> str:
 def cached_call(prefect_task, *args, out_path: str, **kwargs):
     """Call a task cached on `out_path`, forcing a recompute when that file is missing."""
     return prefect_task.with_options(refresh_cache=not Path(out_path).exists())(
-        *args, out_path=out_path, **kwargs)
+        *args, out_path=out_path, **kwargs
+    )
 
 
 @dataclass(frozen=True)
 class TrainingCacheFiles:
     """Content-addressed outputs of one training run's cached steps."""
 
-    als: dict[str, str]      # snapshot -> ALS factors (.npz); each key chains the previous one
-    training_set: str        # .npz
-    ranker: str              # .lgb
-    run_dir: Path            # reports of this (ranker, evaluation window)
+    als: dict[str, str]  # snapshot -> ALS factors (.npz); each key chains the previous one
+    training_set: str  # .npz
+    ranker: str  # .lgb
+    run_dir: Path  # reports of this (ranker, evaluation window)
 
 
-def training_cache_files(models_dir: Path, fingerprint: str, windows, feat_cfg, params) -> TrainingCacheFiles:
+def training_cache_files(
+    models_dir: Path, fingerprint: str, windows, feat_cfg, params
+) -> TrainingCacheFiles:
     """Where the train flow's cached steps write, keyed by the data fingerprint, the windows and
     every setting that changes the output (so unchanged reruns reuse the files)."""
     cache = Path(models_dir) / "cache"
@@ -55,7 +58,13 @@ def training_cache_files(models_dir: Path, fingerprint: str, windows, feat_cfg, 
     for snap in windows.cutoffs():  # eval and serve start from the previous snapshot's fit
         key = config_hash(base, snap, als, params.seed, key)
         als_files[snap] = str(cache / f"als-{key}.npz")
-    ts_key = config_hash(base, als, dataclasses.asdict(params.candidates), params.max_train_users, params.seed)
+    ts_key = config_hash(
+        base, als, dataclasses.asdict(params.candidates), params.max_train_users, params.seed
+    )
     rk_key = config_hash(ts_key, params.ranker.model_dump())
-    return TrainingCacheFiles(als_files, str(cache / f"trainset-{ts_key}.npz"), str(cache / f"ranker-{rk_key}.lgb"),
-                              Path(models_dir) / "runs" / config_hash(rk_key, windows.eval_window))
+    return TrainingCacheFiles(
+        als_files,
+        str(cache / f"trainset-{ts_key}.npz"),
+        str(cache / f"ranker-{rk_key}.lgb"),
+        Path(models_dir) / "runs" / config_hash(rk_key, windows.eval_window),
+    )

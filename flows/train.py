@@ -33,41 +33,91 @@ from recpipe.params import TrainParams
 def train_flow(params: TrainParams = TrainParams()) -> dict:
     """Train, evaluate and register a ranker; promote it only if it beats the champion."""
     settings = settings_for(params.data_dir)
-    lake, wh, model_name = settings.lake_dir, settings.warehouse_path, settings.registered_model_name
-    windows = training_windows_task(params.as_of or default_as_of_task(lake), params.label_horizon_days)
+    lake, wh, model_name = (
+        settings.lake_dir,
+        settings.warehouse_path,
+        settings.registered_model_name,
+    )
+    windows = training_windows_task(
+        params.as_of or default_as_of_task(lake), params.label_horizon_days
+    )
     fingerprint = lake_fingerprint_task(lake)
     feat_cfg, eval_cfg, cand_cfg = feature_config(settings), eval_config(params), params.candidates
 
-    feats = {snap: feature_tables_task(lake, wh, cut, snap, feat_cfg) for snap, cut in windows.cutoffs().items()}
+    feats = {
+        snap: feature_tables_task(lake, wh, cut, snap, feat_cfg)
+        for snap, cut in windows.cutoffs().items()
+    }
     for snap, (start, end) in windows.label_windows().items():
         interaction_labels_task(lake, wh, snap, start, end, label_grades(settings))
 
     files = training_cache_files(settings.models_dir, fingerprint, windows, feat_cfg, params)
     emb, previous = {}, None
     for snap in windows.cutoffs():  # eval and serve start from the previous snapshot's fit
-        emb[snap] = cached_call(als_embeddings_task, wh, snap, seed=params.seed, out_path=files.als[snap],
-                                warm_start_path=previous, **params.als.model_dump())
+        emb[snap] = cached_call(
+            als_embeddings_task,
+            wh,
+            snap,
+            seed=params.seed,
+            out_path=files.als[snap],
+            warm_start_path=previous,
+            **params.als.model_dump(),
+        )
         previous = emb[snap].path
-    tset = cached_call(ranker_training_set_task, wh, "train", emb["train"].path, cand_cfg,
-                       params.max_train_users, params.seed, out_path=files.training_set)
-    ranker = cached_call(ranker_model_task, tset.path, params.ranker.model_dump(), params.seed,
-                         out_path=files.ranker)
-    evaluation = model_evaluation_task(wh, "eval", emb["eval"].path, ranker.path, cand_cfg, eval_cfg)
+    tset = cached_call(
+        ranker_training_set_task,
+        wh,
+        "train",
+        emb["train"].path,
+        cand_cfg,
+        params.max_train_users,
+        params.seed,
+        out_path=files.training_set,
+    )
+    ranker = cached_call(
+        ranker_model_task, tset.path, params.ranker.model_dump(), params.seed, out_path=files.ranker
+    )
+    evaluation = model_evaluation_task(
+        wh, "eval", emb["eval"].path, ranker.path, cand_cfg, eval_cfg
+    )
 
-    record = training_record_task(evaluation, feats, emb, tset, ranker, fingerprint, windows,
-                                  settings.data_path, lake)
-    reports = training_report_task(files.run_dir, record.metrics, evaluation.curves, ranker.importance,
-                                   record.context, record.validation_report)
+    record = training_record_task(
+        evaluation, feats, emb, tset, ranker, fingerprint, windows, settings.data_path, lake
+    )
+    reports = training_report_task(
+        files.run_dir,
+        record.metrics,
+        evaluation.curves,
+        ranker.importance,
+        record.context,
+        record.validation_report,
+    )
     bundle = training_bundle_task(ranker, emb["serve"], params.model_dump(), record, reports)
     experiment = params.experiment_name or settings.experiment_name
-    champion = champion_score_task(settings.tracking_uri, model_name, record.eval_window, wh,
-                                   emb["eval"].path, cand_cfg, eval_cfg, files.run_dir / "champion")
+    champion = champion_score_task(
+        settings.tracking_uri,
+        model_name,
+        record.eval_window,
+        wh,
+        emb["eval"].path,
+        cand_cfg,
+        eval_cfg,
+        files.run_dir / "champion",
+    )
     run_id, version = registered_run_task(bundle, settings.tracking_uri, experiment, model_name)
-    decision = promotion_gate_task(settings.tracking_uri, model_name, version, "ndcg_at_10",
-                                   record.metrics["ndcg_at_10"], champion.ndcg_at_10,
-                                   tolerance=params.promotion_tolerance, force=params.force_promote)
-    summary = training_summary_task(record, run_id, version, model_name, decision, champion, experiment,
-                                    windows.serve)
+    decision = promotion_gate_task(
+        settings.tracking_uri,
+        model_name,
+        version,
+        "ndcg_at_10",
+        record.metrics["ndcg_at_10"],
+        champion.ndcg_at_10,
+        tolerance=params.promotion_tolerance,
+        force=params.force_promote,
+    )
+    summary = training_summary_task(
+        record, run_id, version, model_name, decision, champion, experiment, windows.serve
+    )
     markdown_artifact_task("training-metrics", summary.markdown, f"metrics of MLflow run {run_id}")
     print(f"MLflow run {run_id}: {model_name} v{version}; {decision.reason}")
     return summary.as_dict()

@@ -23,7 +23,9 @@ def settings_for(data_dir: str | None) -> Settings:
 
 def feature_config(settings: Settings) -> FeatureConfig:
     """Feature windows and weights: pipeline-wide, the same for every snapshot and flow."""
-    given = {"half_life_days": settings.half_life_days} if settings.half_life_days is not None else {}
+    given = (
+        {"half_life_days": settings.half_life_days} if settings.half_life_days is not None else {}
+    )
     return FeatureConfig(event_weights=dict(settings.event_weights), **given)
 
 
@@ -34,18 +36,35 @@ def label_grades(settings: Settings) -> dict[str, int]:
 
 def eval_config(params: TrainParams) -> EvalConfig:
     """How a training run evaluates the ranker and the baselines."""
-    return EvalConfig(cold_max_events=params.cold_max_events, heavy_min_events=params.heavy_min_events,
-                      max_users=params.max_eval_users, seed=params.seed)
+    return EvalConfig(
+        cold_max_events=params.cold_max_events,
+        heavy_min_events=params.heavy_min_events,
+        max_users=params.max_eval_users,
+        seed=params.seed,
+    )
 
 
-def recommend_config(params: RecommendParams, exclude: tuple = (), threads: int = 2,
-                     candidates: CandidateConfig | None = None) -> RecommendConfig:
+def recommend_config(
+    params: RecommendParams,
+    exclude: tuple = (),
+    threads: int = 2,
+    candidates: CandidateConfig | None = None,
+) -> RecommendConfig:
     """The scoring rules of a run, from its parameters; candidates as the model was trained."""
     return RecommendConfig(
-        threads=threads, top_k=params.top_k, cold_max_events=params.cold_max_events,
-        repurchase=params.repurchase, repurchase_window_days=params.repurchase_window_days,
-        category_cap=params.category_cap, exclude_items=exclude, drift_boost=params.drift_boost,
+        threads=threads,
+        top_k=params.top_k,
+        cold_max_events=params.cold_max_events,
+        repurchase=params.repurchase,
+        repurchase_window_days=params.repurchase_window_days,
+        category_cap=params.category_cap,
+        exclude_items=exclude,
+        drift_boost=params.drift_boost,
         candidates=candidates or CandidateConfig(),
-        explore=ExploreConfig(share=params.explore_share,
-                              positions=tuple(params.explore_positions) if params.explore_positions else None,
-                              new_item_days=params.new_item_days, seed=params.seed))
+        explore=ExploreConfig(
+            share=params.explore_share,
+            positions=tuple(params.explore_positions) if params.explore_positions else None,
+            new_item_days=params.new_item_days,
+            seed=params.seed,
+        ),
+    )

@@ -23,7 +23,14 @@ RECOMMENDATION_SOURCES: tuple[str, ...] = ("ranker", "coldstart", "explore", "po
 """Values of the published table's `source` column."""
 
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
-    "user_id", "rank", "item_id", "score", "source", "propensity", "model_version", "run_id",
+    "user_id",
+    "rank",
+    "item_id",
+    "score",
+    "source",
+    "propensity",
+    "model_version",
+    "run_id",
     "generated_at",
 )
 """Columns of the published recommendation table, in order."""

@@ -26,14 +26,25 @@ from recpipe.tasks.serving.exploration import ExploreConfig
 from recpipe.tasks.serving.user_recommendations import RecommendConfig
 
 __all__ = [
-    "ALSParams", "CandidateConfig", "FeatureParams", "IngestParams", "RankerParams",
-    "RecommendParams", "RunParams", "TrainParams", "default_of", "same_as",
+    "ALSParams",
+    "CandidateConfig",
+    "FeatureParams",
+    "IngestParams",
+    "RankerParams",
+    "RecommendParams",
+    "RunParams",
+    "TrainParams",
+    "default_of",
+    "same_as",
 ]
 
 
 def _fields(owner: Any) -> dict[str, FieldInfo]:
-    return owner.model_fields if isinstance(owner, type) and issubclass(owner, BaseModel) \
+    return (
+        owner.model_fields
+        if isinstance(owner, type) and issubclass(owner, BaseModel)
         else owner.__pydantic_fields__
+    )
 
 
 def same_as(owner: Any, name: str, description: str | None = None) -> Any:
@@ -51,7 +62,9 @@ def default_of(owner: Any, name: str) -> Any:
 
 
 DATA_DIR_HELP = "Data directory; default RECPIPE_DATA_DIR or ./data."
-AS_OF_HELP = "Cutoff (UTC): events at or after it are invisible. Default: just after the last event."
+AS_OF_HELP = (
+    "Cutoff (UTC): events at or after it are invisible. Default: just after the last event."
+)
 
 
 class IngestParams(BaseModel):
@@ -59,10 +72,16 @@ class IngestParams(BaseModel):
 
     events: str | None = Field(None, description="Event file, directory or glob (Parquet or CSV).")
     items: str | None = Field(None, description="Optional item catalogue file.")
-    users: str | None = Field(None, description="Optional users file (users to score without events).")
+    users: str | None = Field(
+        None, description="Optional users file (users to score without events)."
+    )
     data_dir: str | None = Field(None, description=DATA_DIR_HELP)
     max_bad_row_share: float | None = Field(
-        None, ge=0, le=1, description="Fail the ingest above this share of bad rows; default from settings (1%).")
+        None,
+        ge=0,
+        le=1,
+        description="Fail the ingest above this share of bad rows; default from settings (1%).",
+    )
     min_ts: datetime = Field(MIN_TS, description="Events before this are quarantined.")
 
 
@@ -81,21 +100,34 @@ class TrainParams(BaseModel):
     """A training run: cutoffs, model hyperparameters, evaluation and the promotion gate."""
 
     data_dir: str | None = Field(None, description=DATA_DIR_HELP)
-    as_of: datetime | None = Field(None, description="Training cutoff (UTC); default just after the last event.")
+    as_of: datetime | None = Field(
+        None, description="Training cutoff (UTC); default just after the last event."
+    )
     label_horizon_days: float = Field(
-        7.0, gt=0, le=60,
-        description="h: label window length; train labels [as_of-2h, as_of-h), evaluation [as_of-h, as_of).")
+        7.0,
+        gt=0,
+        le=60,
+        description="h: label window length; train labels [as_of-2h, as_of-h), evaluation [as_of-h, as_of).",
+    )
     als: ALSParams = Field(default_factory=ALSParams)
     candidates: CandidateConfig = Field(default_factory=CandidateConfig)
     ranker: RankerParams = Field(default_factory=RankerParams)
-    max_train_users: int = Field(20_000, ge=10, description="Labelled users sampled for ranker training.")
+    max_train_users: int = Field(
+        20_000, ge=10, description="Labelled users sampled for ranker training."
+    )
     max_eval_users: int = same_as(EvalConfig, "max_users")
     cold_max_events: int = same_as(EvalConfig, "cold_max_events")
     heavy_min_events: int = same_as(EvalConfig, "heavy_min_events")
     seed: int = Field(42, description="Seed of every sampler and model.")
-    experiment_name: str | None = Field(None, description="MLflow experiment; default from settings.")
-    promotion_tolerance: float = Field(0.0, ge=0, description="Promote if ndcg_at_10 >= champion's - tolerance.")
-    force_promote: bool = Field(False, description="Promote regardless of the gate (a human decision).")
+    experiment_name: str | None = Field(
+        None, description="MLflow experiment; default from settings."
+    )
+    promotion_tolerance: float = Field(
+        0.0, ge=0, description="Promote if ndcg_at_10 >= champion's - tolerance."
+    )
+    force_promote: bool = Field(
+        False, description="Promote regardless of the gate (a human decision)."
+    )
 
 
 class RecommendParams(BaseModel):
@@ -103,25 +135,41 @@ class RecommendParams(BaseModel):
 
     data_dir: str | None = Field(None, description=DATA_DIR_HELP)
     as_of: datetime | None = Field(
-        None, description="Cutoff (UTC): features and embeddings are rebuilt from events before it. "
-        "Default: just after the last event.")
+        None,
+        description="Cutoff (UTC): features and embeddings are rebuilt from events before it. "
+        "Default: just after the last event.",
+    )
     top_k: int = same_as(RecommendConfig, "top_k")
-    model_version: str = Field("champion", description="Registered version number, or alias (champion / challenger).")
+    model_version: str = Field(
+        "champion", description="Registered version number, or alias (champion / challenger)."
+    )
     n_shards: int = Field(
-        0, ge=0, le=4096, description="User hash buckets scored independently (bounded memory; parallel); "
-        "0 = as many as keep every shard within shard_users, a multiple of the workers.")
+        0,
+        ge=0,
+        le=4096,
+        description="User hash buckets scored independently (bounded memory; parallel); "
+        "0 = as many as keep every shard within shard_users, a multiple of the workers.",
+    )
     shard_users: int = Field(
-        50_000, ge=100, description="Most users per shard when n_shards is 0: bounds each worker's memory "
-        "(under 0.8 GB at 50k users on the medium shop).")
+        50_000,
+        ge=100,
+        description="Most users per shard when n_shards is 0: bounds each worker's memory "
+        "(under 0.8 GB at 50k users on the medium shop).",
+    )
     workers: int = Field(
-        0, ge=0, le=256, description="Processes scoring shards in parallel; 0 = one per CPU core, "
-        "1 = score in the flow's own process.")
+        0,
+        ge=0,
+        le=256,
+        description="Processes scoring shards in parallel; 0 = one per CPU core, "
+        "1 = score in the flow's own process.",
+    )
     cold_max_events: int = same_as(RecommendConfig, "cold_max_events")
     repurchase: str = same_as(RecommendConfig, "repurchase")
     repurchase_window_days: float = same_as(RecommendConfig, "repurchase_window_days")
     category_cap: int | None = same_as(RecommendConfig, "category_cap")
     exclude_items_file: str | None = Field(
-        None, description="Items never to show (file with an item_id column, or one id per line).")
+        None, description="Items never to show (file with an item_id column, or one id per line)."
+    )
     explore_share: float = same_as(ExploreConfig, "share")
     explore_positions: list[int] | None = same_as(ExploreConfig, "positions")
     new_item_days: float = same_as(ExploreConfig, "new_item_days")
@@ -137,7 +185,9 @@ class RunParams(BaseModel):
     items: str | None = Field(None, description="Optional item catalogue.")
     users: str | None = Field(None, description="Optional users file.")
     data_dir: str | None = Field(None, description=DATA_DIR_HELP)
-    as_of: datetime | None = Field(None, description="Use only events before this (UTC); default after the last event.")
+    as_of: datetime | None = Field(
+        None, description="Use only events before this (UTC); default after the last event."
+    )
     max_bad_row_share: float | None = same_as(IngestParams, "max_bad_row_share")
     train: TrainParams = Field(default_factory=TrainParams)
     recommend: RecommendParams = Field(default_factory=RecommendParams)

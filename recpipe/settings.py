@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recpipe.contract import DEFAULT_EVENT_WEIGHTS
 
-LOG_FORMAT = "%(asctime)s %(name)s %(message)s"   # the CLI's and its worker processes' log lines
+LOG_FORMAT = "%(asctime)s %(name)s %(message)s"  # the CLI's and its worker processes' log lines
 
 
 class Settings(BaseSettings):
@@ -22,7 +22,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RECPIPE_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(Path("data"), description="Root of the lake, warehouse, runs and tables.")
+    data_dir: Path = Field(
+        Path("data"), description="Root of the lake, warehouse, runs and tables."
+    )
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default a SQLite file in the data directory."
     )
@@ -33,7 +35,10 @@ class Settings(BaseSettings):
         description="Event types accepted by ingestion and the weight of each in the interaction matrix.",
     )
     half_life_days: float | None = Field(
-        None, gt=0, description="Half-life of time decay for interest; default FeatureConfig's (14 days).")
+        None,
+        gt=0,
+        description="Half-life of time decay for interest; default FeatureConfig's (14 days).",
+    )
     max_bad_row_share: float = Field(
         0.01, ge=0, le=1, description="Share of quarantined rows above which an ingest fails."
     )

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import duckdb
 import pandas as pd
+
 from recpipe.tasks.common.sql_files import create_table
 from recpipe.tasks.features.feature_tables import FeatureConfig, events_asof
 
@@ -32,22 +33,34 @@ def items_frame(rows: list[tuple]) -> pd.DataFrame:
     return df
 
 
-def feature_con(events: pd.DataFrame, items: pd.DataFrame | None, as_of: datetime,
-                half_life_days: float = 10.0, **cfg) -> duckdb.DuckDBPyConnection:
+def feature_con(
+    events: pd.DataFrame,
+    items: pd.DataFrame | None,
+    as_of: datetime,
+    half_life_days: float = 10.0,
+    **cfg,
+) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB with `events_asof` built from the frames, ready for feature SQL."""
     con = duckdb.connect()
     con.register("lake_events", events)
     if items is None:
         items = items_frame([]).astype({"item_id": events["item_id"].dtype})
     con.register("catalog", items)
-    events_asof(con, as_of, FeatureConfig(event_weights=WEIGHTS, half_life_days=half_life_days, **cfg))
+    events_asof(
+        con, as_of, FeatureConfig(event_weights=WEIGHTS, half_life_days=half_life_days, **cfg)
+    )
     return con
 
 
 def build(con: duckdb.DuckDBPyConnection, table: str, as_of: datetime, **params) -> pd.DataFrame:
     """Run sql/features/<table>.sql and return it sorted by its key columns."""
-    p = {"as_of": as_of, "short_days": 7.0, "covis_days": 30.0, "top_n": 50,
-         "max_session_items": 30}
+    p = {
+        "as_of": as_of,
+        "short_days": 7.0,
+        "covis_days": 30.0,
+        "top_n": 50,
+        "max_session_items": 30,
+    }
     p.update(params)
     create_table(con, f"t_{table}", f"features/{table}", p, temp=True)
     df = con.sql(f"select * from t_{table}").df()

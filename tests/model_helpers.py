@@ -12,6 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
+from recpipe.contract import DEFAULT_EVENT_WEIGHTS, DEFAULT_LABEL_GRADES, EVENT_TYPES
+from recpipe.params import TrainParams
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
 from recpipe.tasks.evaluation.offline_evaluation import (
     EvalConfig,
@@ -37,9 +40,6 @@ from recpipe.tasks.models.candidate_scoring import (
 )
 from recpipe.tasks.models.ranker_model import LambdaRanker
 from recpipe.tasks.models.ranker_training_set import TrainingSet, ranker_training_set
-
-from recpipe.contract import DEFAULT_EVENT_WEIGHTS, DEFAULT_LABEL_GRADES, EVENT_TYPES
-from recpipe.params import TrainParams
 
 HORIZON_DAYS = TrainParams().label_horizon_days
 FEATURES = FeatureConfig(event_weights=DEFAULT_EVENT_WEIGHTS)
@@ -74,13 +74,19 @@ def fit_view(snap: SnapshotArrays, seed: int = 42) -> EmbeddingView:
     return embedding_view(snap, emb)
 
 
-def training_set(lake: Path, wh: Path, as_of: datetime, cand_cfg: CandidateConfig | None = None
-                 ) -> TrainingSet:
+def training_set(
+    lake: Path, wh: Path, as_of: datetime, cand_cfg: CandidateConfig | None = None
+) -> TrainingSet:
     """The ranker's (X, y, group) for the train cutoff of `as_of`, built from `lake`."""
     build_snapshot(lake, wh, "train", as_of)
     snap = snapshot_arrays(wh, "train")
-    return ranker_training_set(snap, fit_view(snap), label_set(wh, "train", snap.item_ids),
-                               cand_cfg or CandidateConfig(), seed=42)
+    return ranker_training_set(
+        snap,
+        fit_view(snap),
+        label_set(wh, "train", snap.item_ids),
+        cand_cfg or CandidateConfig(),
+        seed=42,
+    )
 
 
 @dataclass
@@ -99,8 +105,14 @@ class ModelRun:
     def ranked_top(self, users: np.ndarray, k: int = 10, snapshot: str = "eval") -> np.ndarray:
         """The ranker's top-k snapshot item positions for snapshot user positions (-1 padded)."""
         snap, view = self.snaps[snapshot], self.views[snapshot]
-        sc = scored_candidates(snap, view, users, self.cand_cfg, booster=self.ranker.booster,
-                               num_iteration=self.ranker.best_iteration)
+        sc = scored_candidates(
+            snap,
+            view,
+            users,
+            self.cand_cfg,
+            booster=self.ranker.booster,
+            num_iteration=self.ranker.best_iteration,
+        )
         return top_k(sc.cands.row, sc.cands.item, sc.scores, len(users), k)[0]
 
 
@@ -118,6 +130,13 @@ def model_run(shop: Path, root: Path) -> ModelRun:
     ts = ranker_training_set(snaps["train"], views["train"], labels["train"], cand_cfg, seed=42)
     (tr, va) = ts.split()
     ranker = LambdaRanker(num_threads=THREADS).fit(*tr, ts.names, *va)
-    evaluation = offline_evaluation(snaps["eval"], views["eval"], labels["eval"], ranker.booster,
-                                    cand_cfg, EvalConfig(), num_iteration=ranker.best_iteration)
+    evaluation = offline_evaluation(
+        snaps["eval"],
+        views["eval"],
+        labels["eval"],
+        ranker.booster,
+        cand_cfg,
+        EvalConfig(),
+        num_iteration=ranker.best_iteration,
+    )
     return ModelRun(shop, as_of, snaps, views, labels, ranker, evaluation, cand_cfg)

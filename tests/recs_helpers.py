@@ -13,6 +13,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+
+from recpipe.contract import (
+    DEFAULT_EVENT_WEIGHTS,
+    DEFAULT_LABEL_GRADES,
+    EVENT_TYPES,
+    RECOMMENDATION_COLUMNS,
+)
+from recpipe.params import TrainParams
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
 from recpipe.tasks.features.feature_tables import FeatureConfig, feature_tables
 from recpipe.tasks.features.ranking_labels import interaction_labels, label_set
@@ -25,14 +33,6 @@ from recpipe.tasks.models.candidate_scoring import embedding_view
 from recpipe.tasks.models.ranker_model import LambdaRanker
 from recpipe.tasks.models.ranker_training_set import ranker_training_set
 from recpipe.tasks.serving.user_recommendations import RecommendConfig, user_recommendations
-
-from recpipe.contract import (
-    DEFAULT_EVENT_WEIGHTS,
-    DEFAULT_LABEL_GRADES,
-    EVENT_TYPES,
-    RECOMMENDATION_COLUMNS,
-)
-from recpipe.params import TrainParams
 
 HORIZON_DAYS = TrainParams().label_horizon_days
 FEATURES = FeatureConfig(event_weights=DEFAULT_EVENT_WEIGHTS)
@@ -58,8 +58,18 @@ class ScoringSetup:
         frames = []
         for shard in range(n_shards):
             out = self.out_dir / name / f"part-{shard:04d}.parquet"
-            user_recommendations(self.warehouse, shard, n_shards, self.booster_path, self.mf_path,
-                                 cfg, "1", "run-test", GENERATED_AT, str(out))
+            user_recommendations(
+                self.warehouse,
+                shard,
+                n_shards,
+                self.booster_path,
+                self.mf_path,
+                cfg,
+                "1",
+                "run-test",
+                GENERATED_AT,
+                str(out),
+            )
             frames.append(pd.read_parquet(out))
         df = pd.concat(frames, ignore_index=True)
         return df.sort_values(["user_id", "rank"]).reset_index(drop=True)
@@ -67,8 +77,14 @@ class ScoringSetup:
 
 def ingest_shop(shop: Path, lake: Path, events: Path | None = None) -> Path:
     """Land the shop's events (or `events`), catalogue and users in `lake`."""
-    ingested_events(events or shop / "events", lake, EVENT_TYPES, items=shop / "items.parquet",
-                    users=shop / "users.parquet", now=NOW)
+    ingested_events(
+        events or shop / "events",
+        lake,
+        EVENT_TYPES,
+        items=shop / "items.parquet",
+        users=shop / "users.parquet",
+        now=NOW,
+    )
     return lake
 
 
@@ -79,10 +95,17 @@ def train_booster(lake: Path, wh: Path, as_of: datetime, out: Path, seed: int = 
     interaction_labels(lake, wh, "train", cut, end, DEFAULT_LABEL_GRADES)
     snap = snapshot_arrays(wh, "train")
     emb = ALSEmbeddings(random_state=seed).fit(snap.interactions, snap.user_ids, snap.item_ids)
-    ts = ranker_training_set(snap, embedding_view(snap, emb), label_set(wh, "train", snap.item_ids),
-                             CandidateConfig(), seed=seed)
+    ts = ranker_training_set(
+        snap,
+        embedding_view(snap, emb),
+        label_set(wh, "train", snap.item_ids),
+        CandidateConfig(),
+        seed=seed,
+    )
     tr, va = ts.split()
-    ranker = LambdaRanker(n_estimators=40, early_stopping_rounds=10, random_state=seed).fit(*tr, ts.names, *va)
+    ranker = LambdaRanker(n_estimators=40, early_stopping_rounds=10, random_state=seed).fit(
+        *tr, ts.names, *va
+    )
     return str(ranker.save(out))
 
 
@@ -122,8 +145,10 @@ def fast_train_params():
     """Training small enough for tests (fewer factors, sweeps and boosting rounds)."""
     from recpipe.params import ALSParams, RankerParams, TrainParams
 
-    return TrainParams(als=ALSParams(factors=32, iterations=8),
-                       ranker=RankerParams(n_estimators=60, early_stopping_rounds=10))
+    return TrainParams(
+        als=ALSParams(factors=32, iterations=8),
+        ranker=RankerParams(n_estimators=60, early_stopping_rounds=10),
+    )
 
 
 def pipeline_run(name: str, tmp_path_factory) -> PipelineRun:
@@ -135,9 +160,8 @@ def pipeline_run(name: str, tmp_path_factory) -> PipelineRun:
     if name in _RUNS:
         return _RUNS[name]
     from recpipe.flows.pipeline import run_flow
-    from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
-
     from recpipe.params import RunParams
+    from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
 
     root = tmp_path_factory.mktemp(f"run_{name}")
     shop = root / "shop"
@@ -155,8 +179,16 @@ def pipeline_run(name: str, tmp_path_factory) -> PipelineRun:
     else:
         raise ValueError(name)
     data = root / "data"
-    result = run_flow(RunParams(events=str(events), items=items, users=str(shop / "users.parquet"),
-                                data_dir=str(data), top_k=20, train=fast_train_params()))
+    result = run_flow(
+        RunParams(
+            events=str(events),
+            items=items,
+            users=str(shop / "users.parquet"),
+            data_dir=str(data),
+            top_k=20,
+            train=fast_train_params(),
+        )
+    )
     _RUNS[name] = PipelineRun(shop, data, result, events)
     return _RUNS[name]
 

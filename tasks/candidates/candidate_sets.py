@@ -18,10 +18,10 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
-from recpipe.tasks.common.row_order import positions_in_rows, row_value_order
-from recpipe.tasks.features.snapshot_arrays import ITEM_FEATURES, USER_ITEM_FEATURES, SnapshotArrays
 
 from recpipe.contract import CANDIDATE_SOURCES
+from recpipe.tasks.common.row_order import positions_in_rows, row_value_order
+from recpipe.tasks.features.snapshot_arrays import ITEM_FEATURES, USER_ITEM_FEATURES, SnapshotArrays
 
 SOURCES = CANDIDATE_SOURCES
 _POP = ITEM_FEATURES.index("decayed_popularity")
@@ -44,22 +44,29 @@ class CandidateConfig:
     n_popular: int = Field(10, ge=0, description="Globally popular items.")
     n_trending: int = Field(10, ge=0, description="Trending items.")
     n_category: int = Field(30, ge=0, description="Popular items in the user's top categories.")
-    covis_seeds: int = Field(5, ge=1, description="The user's most recent items whose neighbours are taken.")
-    top_categories: int = Field(3, ge=1, description="The user's categories the category source draws from.")
+    covis_seeds: int = Field(
+        5, ge=1, description="The user's most recent items whose neighbours are taken."
+    )
+    top_categories: int = Field(
+        3, ge=1, description="The user's categories the category source draws from."
+    )
     max_candidates: int = Field(150, ge=10, le=2000, description="Cap on the union per user.")
     mf_pool: int = Field(
-        5_000, ge=1, description="MF top-N searches the most popular this many items "
-        "(on medium, 5,000 and 10,000 give the same candidates; cost is linear).")
+        5_000,
+        ge=1,
+        description="MF top-N searches the most popular this many items "
+        "(on medium, 5,000 and 10,000 give the same candidates; cost is linear).",
+    )
 
 
 @dataclass
 class CandidateSet:
     """(user row, item) pairs for a batch of users; `row` indexes into `users`."""
 
-    users: np.ndarray                      # snapshot user positions of this batch
-    row: np.ndarray                        # int32, position in `users`
-    item: np.ndarray                       # int32, snapshot item position
-    ranks: dict[str, np.ndarray] = field(default_factory=dict)   # per source, float32, NaN absent
+    users: np.ndarray  # snapshot user positions of this batch
+    row: np.ndarray  # int32, position in `users`
+    item: np.ndarray  # int32, snapshot item position
+    ranks: dict[str, np.ndarray] = field(default_factory=dict)  # per source, float32, NaN absent
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # per source, float32, NaN absent
 
     def __len__(self) -> int:
@@ -88,19 +95,27 @@ def csr_row_topn(m: sp.csr_matrix, n: int) -> SourceRows:
     starts = np.repeat(m.indptr[:-1], np.diff(m.indptr))
     rank = np.arange(len(rows)) - starts + 1
     keep = rank <= n
-    return SourceRows(rows[keep], cols[keep].astype(np.int32), rank[keep].astype(np.float32),
-                      vals[keep].astype(np.float32))
+    return SourceRows(
+        rows[keep],
+        cols[keep].astype(np.int32),
+        rank[keep].astype(np.float32),
+        vals[keep].astype(np.float32),
+    )
 
 
 def _broadcast(n_rows: int, items: np.ndarray, scores: np.ndarray) -> SourceRows:
     k = len(items)
-    return SourceRows(np.repeat(np.arange(n_rows, dtype=np.int32), k),
-                      np.tile(items.astype(np.int32), n_rows),
-                      np.tile(np.arange(1, k + 1, dtype=np.float32), n_rows),
-                      np.tile(scores.astype(np.float32), n_rows))
+    return SourceRows(
+        np.repeat(np.arange(n_rows, dtype=np.int32), k),
+        np.tile(items.astype(np.int32), n_rows),
+        np.tile(np.arange(1, k + 1, dtype=np.float32), n_rows),
+        np.tile(scores.astype(np.float32), n_rows),
+    )
 
 
-def global_top(snap: SnapshotArrays, n: int, kind: str, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def global_top(
+    snap: SnapshotArrays, n: int, kind: str, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-n allowed items: `popular` (decayed), `alltime` (distinct users), `recent` (7 days), `trending`."""
     if kind == "popular":
         score = snap.item_feats[:, _POP].copy()
@@ -121,7 +136,9 @@ def category_top_items(snap: SnapshotArrays, n: int, allowed: np.ndarray) -> sp.
     """Categories x items matrix holding each category's top-n allowed items, score = share of its popularity."""
     pop = np.nan_to_num(snap.item_feats[:, _POP], nan=0.0) * allowed
     cats = snap.item_category
-    m = sp.csr_matrix((pop, (cats, np.arange(snap.n_items))), shape=(len(snap.categories), snap.n_items))
+    m = sp.csr_matrix(
+        (pop, (cats, np.arange(snap.n_items))), shape=(len(snap.categories), snap.n_items)
+    )
     top = csr_row_topn(m, n)
     totals = np.asarray(m.sum(axis=1)).ravel()
     vals = top.score / np.maximum(totals[top.row], 1e-9)
@@ -141,8 +158,14 @@ def mf_item_pool(snap: SnapshotArrays, allowed: np.ndarray, size: int) -> np.nda
     return np.sort(idx[np.argsort(-pop, kind="stable")[:size]])
 
 
-def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.csr_matrix | None,
-            allowed: np.ndarray, block_bytes: int = 64 << 20) -> SourceRows:
+def mf_topn(
+    user_vecs: np.ndarray,
+    item_vecs: np.ndarray,
+    n: int,
+    exclude: sp.csr_matrix | None,
+    allowed: np.ndarray,
+    block_bytes: int = 64 << 20,
+) -> SourceRows:
     """Exact top-n items by dot product per user, excluding `exclude` entries and items not
     `allowed`; ties by item position. Users with an all-zero vector get none.
 
@@ -152,7 +175,9 @@ def mf_topn(user_vecs: np.ndarray, item_vecs: np.ndarray, n: int, exclude: sp.cs
     each hold an item scoring at least that much), so only items above it (about 3n per user)
     are sorted.
     """
-    empty = SourceRows(*(np.zeros(0, dtype=t) for t in (np.int32, np.int32, np.float32, np.float32)))
+    empty = SourceRows(
+        *(np.zeros(0, dtype=t) for t in (np.int32, np.int32, np.float32, np.float32))
+    )
     n_users, n_items = len(user_vecs), len(item_vecs)
     if n <= 0 or n_users == 0 or n_items == 0:
         return empty
@@ -186,7 +211,7 @@ def _row_top(S: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if n_blocks > n:
         block_max = S[:, : n_blocks * width].reshape(n_rows, n_blocks, width).max(axis=2)
         if n_blocks * width < m:
-            block_max[:, -1] = np.maximum(block_max[:, -1], S[:, n_blocks * width:].max(axis=1))
+            block_max[:, -1] = np.maximum(block_max[:, -1], S[:, n_blocks * width :].max(axis=1))
         bound = np.partition(block_max, n_blocks - n, axis=1)[:, n_blocks - n]
         flat = np.flatnonzero((S >= bound[:, None]).ravel())
     else:
@@ -206,24 +231,34 @@ class ItemLists:
     """The user-independent parts of the sources for one snapshot and `allowed` mask: computed
     once per shard or evaluation run instead of once per batch of users."""
 
-    mf_pool: np.ndarray                    # item positions MF searches
+    mf_pool: np.ndarray  # item positions MF searches
     popular: tuple[np.ndarray, np.ndarray]
     trending: tuple[np.ndarray, np.ndarray]
-    category_items: sp.csr_matrix          # categories x items, see category_top_items
+    category_items: sp.csr_matrix  # categories x items, see category_top_items
 
 
-def item_lists(snap: SnapshotArrays, cfg: CandidateConfig, allowed: np.ndarray | None = None) -> ItemLists:
+def item_lists(
+    snap: SnapshotArrays, cfg: CandidateConfig, allowed: np.ndarray | None = None
+) -> ItemLists:
     allowed = np.ones(snap.n_items, dtype=bool) if allowed is None else allowed
-    return ItemLists(mf_pool=mf_item_pool(snap, allowed, cfg.mf_pool),
-                     popular=global_top(snap, cfg.n_popular, "popular", allowed),
-                     trending=global_top(snap, cfg.n_trending, "trending", allowed),
-                     category_items=category_top_items(snap, cfg.n_category, allowed))
+    return ItemLists(
+        mf_pool=mf_item_pool(snap, allowed, cfg.mf_pool),
+        popular=global_top(snap, cfg.n_popular, "popular", allowed),
+        trending=global_top(snap, cfg.n_trending, "trending", allowed),
+        category_items=category_top_items(snap, cfg.n_category, allowed),
+    )
 
 
-def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray,
-                  item_vecs: np.ndarray, cfg: CandidateConfig, allowed: np.ndarray | None = None,
-                  sources: tuple[str, ...] = SOURCES,
-                  lists: ItemLists | None = None) -> CandidateSet:
+def candidate_set(
+    snap: SnapshotArrays,
+    users: np.ndarray,
+    user_vecs: np.ndarray,
+    item_vecs: np.ndarray,
+    cfg: CandidateConfig,
+    allowed: np.ndarray | None = None,
+    sources: tuple[str, ...] = SOURCES,
+    lists: ItemLists | None = None,
+) -> CandidateSet:
     """Union of the candidate sources for snapshot users `users` (positions), capped per user.
 
     `user_vecs` / `item_vecs` are MF factors aligned to `users` / snapshot items; `allowed`
@@ -246,7 +281,9 @@ def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray
         parts["covis"] = csr_row_topn(_allowed_columns(seed_m @ snap.covis, allowed), cfg.n_covis)
     if "mf" in sources:
         pool = lists.mf_pool
-        mf = mf_topn(user_vecs, item_vecs[pool], cfg.n_mf, hist[:, pool].tocsr(), np.ones(len(pool), bool))
+        mf = mf_topn(
+            user_vecs, item_vecs[pool], cfg.n_mf, hist[:, pool].tocsr(), np.ones(len(pool), bool)
+        )
         mf.item = pool[mf.item].astype(np.int32)
         parts["mf"] = mf
     if "popular" in sources:
@@ -255,8 +292,10 @@ def candidate_set(snap: SnapshotArrays, users: np.ndarray, user_vecs: np.ndarray
         parts["trending"] = _broadcast(len(users), *lists.trending)
     if "category" in sources:
         top_cats = csr_row_topn(snap.affinity[users], cfg.top_categories)
-        user_cats = sp.csr_matrix((top_cats.score, (top_cats.row, top_cats.item)),
-                                  shape=(len(users), len(snap.categories)))
+        user_cats = sp.csr_matrix(
+            (top_cats.score, (top_cats.row, top_cats.item)),
+            shape=(len(users), len(snap.categories)),
+        )
         parts["category"] = csr_row_topn((user_cats @ lists.category_items).tocsr(), cfg.n_category)
     return union(users, parts, snap.n_items, cfg.max_candidates)
 
@@ -299,7 +338,7 @@ def union(users: np.ndarray, parts: dict[str, SourceRows], n_items: int, cap: in
         s = np.full(len(uniq), np.nan, dtype=np.float32)
         if name in parts:
             p = parts[name]
-            pos = inverse[offset:offset + len(p.item)]
+            pos = inverse[offset : offset + len(p.item)]
             offset += len(p.item)
             r[pos], s[pos] = p.rank, p.score
             best = np.fmin(best, r)
@@ -309,6 +348,10 @@ def union(users: np.ndarray, parts: dict[str, SourceRows], n_items: int, cap: in
     order = row_value_order(row, best, item, descending=False)
     keep = order[positions_in_rows(row[order]) < cap]
     keep.sort()
-    return CandidateSet(users=users, row=row[keep], item=item[keep],
-                        ranks={k: v[keep] for k, v in ranks.items()},
-                        scores={k: v[keep] for k, v in scores.items()})
+    return CandidateSet(
+        users=users,
+        row=row[keep],
+        item=item[keep],
+        ranks={k: v[keep] for k, v in ranks.items()},
+        scores={k: v[keep] for k, v in scores.items()},
+    )

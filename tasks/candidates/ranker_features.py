@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from recpipe.tasks.candidates.candidate_sets import SOURCES, CandidateSet
 from recpipe.tasks.features.snapshot_arrays import (
     AFFINITY_FEATURES,
@@ -38,8 +39,13 @@ class RankerInput:
     names: list[str]
 
 
-def ranker_features(snap: SnapshotArrays, cands: CandidateSet, user_vecs: np.ndarray,
-                    item_vecs: np.ndarray, drift_boost: float = 1.0) -> RankerInput:
+def ranker_features(
+    snap: SnapshotArrays,
+    cands: CandidateSet,
+    user_vecs: np.ndarray,
+    item_vecs: np.ndarray,
+    drift_boost: float = 1.0,
+) -> RankerInput:
     """Gather the FEATURE_NAMES columns for every candidate row.
 
     `user_vecs` is aligned to `cands.users`, `item_vecs` to snapshot items. `cat.interest_now`
@@ -49,25 +55,27 @@ def ranker_features(snap: SnapshotArrays, cands: CandidateSet, user_vecs: np.nda
     n = len(cands)
     u = cands.users[cands.row]
     i = cands.item
-    X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)  # filled block by block, no concatenation
+    X = np.empty(
+        (n, len(FEATURE_NAMES)), dtype=np.float32
+    )  # filled block by block, no concatenation
     col = 0
 
     def put(block: np.ndarray) -> None:
         nonlocal col
         width = 1 if block.ndim == 1 else block.shape[1]
-        X[:, col:col + width] = block.reshape(n, width)
+        X[:, col : col + width] = block.reshape(n, width)
         col += width
 
     put(snap.user_feats[u])
     put(snap.item_feats[i])
     pos, found = snap.user_item_lookup(u, i)
-    ui = X[:, col:col + len(USER_ITEM_FEATURES)]
+    ui = X[:, col : col + len(USER_ITEM_FEATURES)]
     ui[:] = np.nan
     ui[found] = snap.ui_feats[pos[found]]
     col += len(USER_ITEM_FEATURES)
     cat = snap.item_category[i]
     apos, afound = snap.affinity_lookup(u, cat)
-    aff = X[:, col:col + len(AFFINITY_FEATURES)]
+    aff = X[:, col : col + len(AFFINITY_FEATURES)]
     aff[:] = 0.0
     aff[afound] = snap.affinity_feats[apos[afound]]  # NULL shares were loaded as 0
     col += len(AFFINITY_FEATURES)

@@ -43,19 +43,26 @@ class SuiteResult:
     def failures(self) -> list[str]:
         return [
             f"{o.expectation}({o.column or ''}) unexpected={o.unexpected_count} observed={o.observed}"
-            for o in self.outcomes if not o.success
+            for o in self.outcomes
+            if not o.success
         ]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"suite": self.suite, "success": self.success, "rows": self.rows,
-                "failures": self.failures()}
+        return {
+            "suite": self.suite,
+            "success": self.success,
+            "rows": self.rows,
+            "failures": self.failures(),
+        }
 
 
 def suite_definition(name: str) -> dict[str, Any]:
     """The JSON suite `expectations/<name>.json`."""
     path = EXPECTATIONS_DIR / f"{name}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no expectation suite {name}.json in the recpipe.expectations package")
+        raise FileNotFoundError(
+            f"no expectation suite {name}.json in the recpipe.expectations package"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -69,8 +76,9 @@ def _context():
     return ctx
 
 
-def validate_frame(df: pd.DataFrame, suite_name: str,
-                   parameters: dict[str, Any] | None = None) -> SuiteResult:
+def validate_frame(
+    df: pd.DataFrame, suite_name: str, parameters: dict[str, Any] | None = None
+) -> SuiteResult:
     """Run suite `suite_name` on `df`; `parameters` fill `{"$PARAMETER": ...}` placeholders."""
     import great_expectations as gx
 
@@ -78,26 +86,39 @@ def validate_frame(df: pd.DataFrame, suite_name: str,
     uid = f"{suite_name}_{next(_counter)}"
     definition = suite_definition(suite_name)
     suite = ctx.suites.add(gx.ExpectationSuite(name=uid, expectations=definition["expectations"]))
-    batch = (ctx.data_sources.add_pandas(f"src_{uid}").add_dataframe_asset(f"asset_{uid}")
-             .add_batch_definition_whole_dataframe(f"batch_{uid}"))
-    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"vd_{uid}", data=batch, suite=suite))
+    batch = (
+        ctx.data_sources.add_pandas(f"src_{uid}")
+        .add_dataframe_asset(f"asset_{uid}")
+        .add_batch_definition_whole_dataframe(f"batch_{uid}")
+    )
+    vd = ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=f"vd_{uid}", data=batch, suite=suite)
+    )
     result = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters or {})
     outcomes = []
     for r in result.results:
         cfg = r.expectation_config
         res = r.result or {}
-        outcomes.append(ExpectationOutcome(
-            expectation=cfg.type,
-            column=(cfg.kwargs.get("column")
+        outcomes.append(
+            ExpectationOutcome(
+                expectation=cfg.type,
+                column=(
+                    cfg.kwargs.get("column")
                     or ",".join(cfg.kwargs.get("column_list", []) or [])
-                    or ",".join(c for c in (cfg.kwargs.get("column_A"), cfg.kwargs.get("column_B")) if c)
-                    or None),
-            success=bool(r.success),
-            unexpected_count=res.get("unexpected_count"),
-            observed=res.get("observed_value"),
-        ))
+                    or ",".join(
+                        c for c in (cfg.kwargs.get("column_A"), cfg.kwargs.get("column_B")) if c
+                    )
+                    or None
+                ),
+                success=bool(r.success),
+                unexpected_count=res.get("unexpected_count"),
+                observed=res.get("observed_value"),
+            )
+        )
     for name in (f"vd_{uid}",):
         ctx.validation_definitions.delete(name)
     ctx.suites.delete(uid)
     ctx.data_sources.delete(f"src_{uid}")
-    return SuiteResult(suite=suite_name, success=bool(result.success), rows=len(df), outcomes=outcomes)
+    return SuiteResult(
+        suite=suite_name, success=bool(result.success), rows=len(df), outcomes=outcomes
+    )

@@ -35,8 +35,9 @@ def positions_in_rows(sorted_rows: np.ndarray) -> np.ndarray:
     return np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
 
 
-def row_value_order(row: np.ndarray, value: np.ndarray, tie: np.ndarray | None = None,
-                    descending: bool = True) -> np.ndarray:
+def row_value_order(
+    row: np.ndarray, value: np.ndarray, tie: np.ndarray | None = None, descending: bool = True
+) -> np.ndarray:
     """Indices sorting entries by row (ascending), then value (descending by default), then
     `tie` (ascending). Same result as `np.lexsort((tie, -value, row))` for float32 values."""
     n = len(row)

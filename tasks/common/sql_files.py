@@ -44,8 +44,13 @@ def query(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | No
     return con.execute(sql, bind(sql, params or {}))
 
 
-def create_table(con: duckdb.DuckDBPyConnection, target: str, name: str,
-                 params: dict[str, Any] | None = None, temp: bool = False) -> int:
+def create_table(
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    name: str,
+    params: dict[str, Any] | None = None,
+    temp: bool = False,
+) -> int:
     """Materialise sql/<name>.sql as table `target` (identifier from a fixed set); returns rows.
 
     `target` is interpolated, so callers pass only names built from code constants.

@@ -20,9 +20,16 @@ class ChampionScore:
     how: str
 
 
-def champion_score(tracking_uri: str, model_name: str, eval_window: str, warehouse: Path,
-                   emb_path: str, cand_cfg: CandidateConfig, eval_cfg: EvalConfig,
-                   download_dir: Path) -> ChampionScore:
+def champion_score(
+    tracking_uri: str,
+    model_name: str,
+    eval_window: str,
+    warehouse: Path,
+    emb_path: str,
+    cand_cfg: CandidateConfig,
+    eval_cfg: EvalConfig,
+    download_dir: Path,
+) -> ChampionScore:
     """Champion's ndcg_at_10 on `eval_window`: its logged value when it was evaluated on the
     same window, otherwise its booster re-scored on this run's evaluation snapshot."""
     from recpipe.tasks.registry.model_registry import champion_info, load_model_version
@@ -31,13 +38,17 @@ def champion_score(tracking_uri: str, model_name: str, eval_window: str, warehou
     if info is None:
         return ChampionScore(None, None, "no champion yet")
     if info.tags.get("eval_window") == eval_window and "ndcg_at_10" in info.metrics:
-        return ChampionScore(info.version, float(info.metrics["ndcg_at_10"]),
-                             "logged on the same evaluation window")
+        return ChampionScore(
+            info.version, float(info.metrics["ndcg_at_10"]), "logged on the same evaluation window"
+        )
     loaded = load_model_version(tracking_uri, model_name, "champion", Path(download_dir))
     if list(loaded.feature_names) != list(FEATURE_NAMES):
         return ChampionScore(info.version, None, "champion uses other features: not comparable")
     booster_file = Path(download_dir) / f"champion-v{info.version}.lgb"
     loaded.booster.save_model(str(booster_file))
     res = model_evaluation(warehouse, "eval", emb_path, str(booster_file), cand_cfg, eval_cfg)
-    return ChampionScore(info.version, res.metrics["ndcg_at_10"],
-                         "champion booster re-scored on this evaluation window")
+    return ChampionScore(
+        info.version,
+        res.metrics["ndcg_at_10"],
+        "champion booster re-scored on this evaluation window",
+    )

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
+
 from recpipe.tasks.candidates.candidate_sets import (
     SOURCES,
     CandidateConfig,
@@ -43,9 +44,15 @@ class EvalConfig:
     """How the offline evaluation samples users, scores lists and cuts segments."""
 
     k: int = Field(50, ge=20, description="List length scored (metrics use @10, @20, @50).")
-    cold_max_events: int = Field(5, ge=1, description="Users with fewer events are the cold segment.")
-    heavy_min_events: int = Field(100, ge=2, description="Users with at least this many events are heavy.")
-    new_item_days: float = Field(14.0, gt=0, description="Items younger than this count as new items.")
+    cold_max_events: int = Field(
+        5, ge=1, description="Users with fewer events are the cold segment."
+    )
+    heavy_min_events: int = Field(
+        100, ge=2, description="Users with at least this many events are heavy."
+    )
+    new_item_days: float = Field(
+        14.0, gt=0, description="Items younger than this count as new items."
+    )
     max_users: int = Field(20_000, ge=10, description="Labelled users sampled for evaluation.")
     seed: int = Field(7, description="Seed of the user sample.")
 
@@ -58,19 +65,31 @@ class EvaluationResult:
     best_baseline: str = ""
 
 
-def _metrics(recs: np.ndarray, truth: sp.csr_matrix, snap: SnapshotArrays, prefix: str) -> dict[str, float]:
+def _metrics(
+    recs: np.ndarray, truth: sp.csr_matrix, snap: SnapshotArrays, prefix: str
+) -> dict[str, float]:
     n_cols = truth.shape[1]
     pop = np.zeros(n_cols)
     pop[: snap.n_items] = np.nan_to_num(snap.item_feats[:, ITEM_FEATURES.index("n_users_all")])
     cat = np.full(n_cols, -1, dtype=np.int64)
     cat[: snap.n_items] = snap.item_category
     n_pop_users = max(int(np.sum(~np.isnan(snap.user_feats[:, 0]))), 1)
-    return rm.metric_table(recs, truth, ks_ndcg=(10, 20), ks_recall=(10, 20, 50),
-                           item_popularity=pop, n_users_popularity=n_pop_users,
-                           item_category=cat, n_items=snap.n_items, prefix=prefix)
+    return rm.metric_table(
+        recs,
+        truth,
+        ks_ndcg=(10, 20),
+        ks_recall=(10, 20, 50),
+        item_popularity=pop,
+        n_users_popularity=n_pop_users,
+        item_category=cat,
+        n_items=snap.n_items,
+        prefix=prefix,
+    )
 
 
-def evaluation_users(snap: SnapshotArrays, labels: LabelSet, cfg: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
+def evaluation_users(
+    snap: SnapshotArrays, labels: LabelSet, cfg: EvalConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Snapshot positions of (a seeded sample of) labelled users and their truth rows."""
     pos = snap.user_index(labels.user_ids)
     rows = np.flatnonzero(pos >= 0)
@@ -79,20 +98,28 @@ def evaluation_users(snap: SnapshotArrays, labels: LabelSet, cfg: EvalConfig) ->
     return pos[rows], rows
 
 
-def baseline_lists(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarray, k: int,
-                   cand_cfg: CandidateConfig) -> dict[str, np.ndarray]:
+def baseline_lists(
+    snap: SnapshotArrays, view: EmbeddingView, users: np.ndarray, k: int, cand_cfg: CandidateConfig
+) -> dict[str, np.ndarray]:
     """Top-k lists of each baseline for `users` (snapshot positions)."""
     n = len(users)
     pop_items, _ = global_top(snap, max(k, 200), "alltime", np.ones(snap.n_items, bool))
     recent_items, _ = global_top(snap, k, "recent", np.ones(snap.n_items, bool))
-    out = {"popularity": np.tile(pop_items[:k], (n, 1)),
-           "recent_popularity": pad_lists(_fixed(recent_items, n, k), pop_items)}
+    out = {
+        "popularity": np.tile(pop_items[:k], (n, 1)),
+        "recent_popularity": pad_lists(_fixed(recent_items, n, k), pop_items),
+    }
     uv = view.user_vecs(snap, users)
     mf = mf_topn(uv, view.item_vecs, k, None, np.ones(snap.n_items, bool))
     out["mf"] = pad_lists(top_k(mf.row, mf.item, -mf.rank, n, k)[0], pop_items)
-    cv = candidate_set(snap, users, uv, view.item_vecs,
-                       CandidateConfig(n_covis=k, covis_seeds=cand_cfg.covis_seeds, max_candidates=k),
-                       sources=("covis",))
+    cv = candidate_set(
+        snap,
+        users,
+        uv,
+        view.item_vecs,
+        CandidateConfig(n_covis=k, covis_seeds=cand_cfg.covis_seeds, max_candidates=k),
+        sources=("covis",),
+    )
     out["covis"] = pad_lists(top_k(cv.row, cv.item, -cv.ranks["covis"], n, k)[0], pop_items)
     return out
 
@@ -103,9 +130,16 @@ def _fixed(items: np.ndarray, n: int, k: int) -> np.ndarray:
     return np.tile(row, (n, 1))
 
 
-def offline_evaluation(snap: SnapshotArrays, view: EmbeddingView, labels: LabelSet, booster,
-                       cand_cfg: CandidateConfig, cfg: EvalConfig, batch_users: int = 5000,
-                       num_iteration: int | None = None) -> EvaluationResult:
+def offline_evaluation(
+    snap: SnapshotArrays,
+    view: EmbeddingView,
+    labels: LabelSet,
+    booster,
+    cand_cfg: CandidateConfig,
+    cfg: EvalConfig,
+    batch_users: int = 5000,
+    num_iteration: int | None = None,
+) -> EvaluationResult:
     """Score the ranker and the baselines on the evaluation window; all metrics in one dict."""
     users, label_rows = evaluation_users(snap, labels, cfg)
     truth = labels.truth[label_rows]
@@ -117,8 +151,15 @@ def offline_evaluation(snap: SnapshotArrays, view: EmbeddingView, labels: LabelS
     lists = item_lists(snap, cand_cfg)
     for start in range(0, n, batch_users):
         sl = slice(start, min(start + batch_users, n))
-        sc = scored_candidates(snap, view, users[sl], cand_cfg, booster=booster,
-                               num_iteration=num_iteration, lists=lists)
+        sc = scored_candidates(
+            snap,
+            view,
+            users[sl],
+            cand_cfg,
+            booster=booster,
+            num_iteration=num_iteration,
+            lists=lists,
+        )
         recs, _ = top_k(sc.cands.row, sc.cands.item, sc.scores, sl.stop - sl.start, k)
         ranker[sl] = recs
         # candidate recall: share of the user's future positives present in the candidate set
@@ -140,7 +181,8 @@ def offline_evaluation(snap: SnapshotArrays, view: EmbeddingView, labels: LabelS
         prefix = "" if name == "ranker" else f"baseline.{name}."
         res.metrics.update(_metrics(recs, truth, snap, prefix))
         res.curves["ranker" if name == "ranker" else f"baseline.{name}"] = rm.metric_at_k_curve(
-            recs, truth, "ndcg", ks=(1, 2, 5, 10, 20, 50))
+            recs, truth, "ndcg", ks=(1, 2, 5, 10, 20, 50)
+        )
     ok = n_pos > 0
     # the union is capped at max_candidates (<= 200 by default): recall of the whole set is
     # recall at 200; one name in every run, whatever the cap, as long as it is <= 200
@@ -152,41 +194,58 @@ def offline_evaluation(snap: SnapshotArrays, view: EmbeddingView, labels: LabelS
     res.metrics["candidates.mean_size"] = float(cand_sizes.mean())
 
     n_events = np.nan_to_num(snap.user_feats[users, USER_FEATURES.index("n_events")], nan=0.0)
-    segments = {"cold": n_events < cfg.cold_max_events,
-                "warm": (n_events >= cfg.cold_max_events) & (n_events < cfg.heavy_min_events),
-                "heavy": n_events >= cfg.heavy_min_events}
+    segments = {
+        "cold": n_events < cfg.cold_max_events,
+        "warm": (n_events >= cfg.cold_max_events) & (n_events < cfg.heavy_min_events),
+        "heavy": n_events >= cfg.heavy_min_events,
+    }
     for seg, mask in segments.items():
         res.metrics[f"segment.{seg}.n_users"] = float(mask.sum())
         if mask.sum() == 0:
             continue
         for name, recs in (("", ranker), ("baseline.popularity.", lists["popularity"])):
             t = truth[mask]
-            res.metrics[f"segment.{seg}.{name}ndcg_at_10"] = float(np.nanmean(rm.ndcg_at_k(recs[mask], t, 10)))
-            res.metrics[f"segment.{seg}.{name}recall_at_20"] = float(np.nanmean(rm.recall_at_k(recs[mask], t, 20)))
+            res.metrics[f"segment.{seg}.{name}ndcg_at_10"] = float(
+                np.nanmean(rm.ndcg_at_k(recs[mask], t, 10))
+            )
+            res.metrics[f"segment.{seg}.{name}recall_at_20"] = float(
+                np.nanmean(rm.recall_at_k(recs[mask], t, 20))
+            )
     # new vs established items: recall@20 restricted to positives on each kind of item
     age = snap.item_feats[:, ITEM_FEATURES.index("age_days")]
     is_new = np.zeros(truth.shape[1], dtype=bool)
     is_new[: snap.n_items] = np.nan_to_num(age, nan=0.0) < cfg.new_item_days
-    is_new[snap.n_items:] = True  # first seen in the label window
+    is_new[snap.n_items :] = True  # first seen in the label window
     for seg, mask in (("new_items", is_new), ("established_items", ~is_new)):
         t = truth.multiply(mask[None, :]).tocsr()
         t.eliminate_zeros()
         res.metrics[f"segment.{seg}.n_positives"] = float(t.nnz)
         if t.nnz:
-            res.metrics[f"segment.{seg}.recall_at_20"] = float(np.nanmean(rm.recall_at_k(ranker, t, 20)))
+            res.metrics[f"segment.{seg}.recall_at_20"] = float(
+                np.nanmean(rm.recall_at_k(ranker, t, 20))
+            )
     best = max(BASELINES, key=lambda b: res.metrics[f"baseline.{b}.ndcg_at_10"])
     base = res.metrics[f"baseline.{best}.ndcg_at_10"]
-    res.metrics["lift.ndcg_at_10_over_best_baseline"] = (res.metrics["ndcg_at_10"] / base - 1.0) if base > 0 else float("nan")
+    res.metrics["lift.ndcg_at_10_over_best_baseline"] = (
+        (res.metrics["ndcg_at_10"] / base - 1.0) if base > 0 else float("nan")
+    )
     res.best_baseline = best
     return res
 
 
-def model_evaluation(warehouse, snapshot: str, emb_path: str, booster_path: str,
-                     cand_cfg: CandidateConfig, cfg: EvalConfig) -> EvaluationResult:
+def model_evaluation(
+    warehouse,
+    snapshot: str,
+    emb_path: str,
+    booster_path: str,
+    cand_cfg: CandidateConfig,
+    cfg: EvalConfig,
+) -> EvaluationResult:
     """Evaluate a saved booster with saved embeddings on snapshot `snapshot` and its labels."""
     import time
 
     import lightgbm as lgb
+
     from recpipe.tasks.features.ranking_labels import label_set
     from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
     from recpipe.tasks.models.als_embeddings import ALSEmbeddings
@@ -196,7 +255,8 @@ def model_evaluation(warehouse, snapshot: str, emb_path: str, booster_path: str,
     snap = snapshot_arrays(warehouse, snapshot)
     view = embedding_view(snap, ALSEmbeddings.load(emb_path))
     booster = lgb.Booster(model_file=str(booster_path))
-    res = offline_evaluation(snap, view, label_set(warehouse, snapshot, snap.item_ids), booster,
-                             cand_cfg, cfg)
+    res = offline_evaluation(
+        snap, view, label_set(warehouse, snapshot, snap.item_ids), booster, cand_cfg, cfg
+    )
     res.metrics["timing.evaluation_seconds"] = time.perf_counter() - t0
     return res

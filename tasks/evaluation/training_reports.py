@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
 from recpipe.tasks.evaluation.report_figures import (
     evaluation_report_md,
     feature_importance_png,
@@ -18,17 +19,26 @@ from recpipe.tasks.evaluation.report_figures import (
 from recpipe.tasks.features.training_windows import TrainingWindows
 
 
-def training_report_files(out_dir: Path, metrics: dict[str, float], curves: dict[str, dict[int, float]],
-                          importance: dict[str, float], context: dict[str, str],
-                          validation_report: str | None = None) -> list[str]:
+def training_report_files(
+    out_dir: Path,
+    metrics: dict[str, float],
+    curves: dict[str, dict[int, float]],
+    importance: dict[str, float],
+    context: dict[str, str],
+    validation_report: str | None = None,
+) -> list[str]:
     """Write feature_importance.png, ndcg_at_k.png, evaluation_report.md (+ the ingest summary)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(importance)
     paths = [
-        feature_importance_png(names, np.array([importance[n] for n in names]), out / "feature_importance.png"),
+        feature_importance_png(
+            names, np.array([importance[n] for n in names]), out / "feature_importance.png"
+        ),
         metric_curves_png(curves, out / "ndcg_at_k.png", metric="ndcg"),
-        evaluation_report_md(metrics, out / "evaluation_report.md", "recpipe training run", context),
+        evaluation_report_md(
+            metrics, out / "evaluation_report.md", "recpipe training run", context
+        ),
     ]
     if validation_report and Path(validation_report).exists():
         paths.append(Path(shutil.copy(validation_report, out / "validation_summary.json")))
@@ -61,36 +71,69 @@ def git_commit(repo: Path | None = None) -> str:
     'unknown' for an installed wheel (even one installed into a venv inside another repo)."""
     here = Path(__file__).resolve()
     try:
+
         def git(*args: str) -> str:
-            return subprocess.run(["git", *args], capture_output=True, text=True,
-                                  cwd=repo or here.parent, timeout=5).stdout.strip()
+            return subprocess.run(
+                ["git", *args], capture_output=True, text=True, cwd=repo or here.parent, timeout=5
+            ).stdout.strip()
+
         top = git("rev-parse", "--show-toplevel")
-        if repo is None and (not top or here != Path(top).resolve() / "tasks" / "evaluation" / here.name):
+        if repo is None and (
+            not top or here != Path(top).resolve() / "tasks" / "evaluation" / here.name
+        ):
             return "unknown"
         return git("rev-parse", "--short", "HEAD") or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
-def training_record(evaluation, feats: dict, emb: dict, tset, ranker, fingerprint: str,
-                    windows: TrainingWindows, data_dir: Path, lake_dir: Path) -> TrainingRecord:
+def training_record(
+    evaluation,
+    feats: dict,
+    emb: dict,
+    tset,
+    ranker,
+    fingerprint: str,
+    windows: TrainingWindows,
+    data_dir: Path,
+    lake_dir: Path,
+) -> TrainingRecord:
     """Metrics (evaluation + stage timings), tags (data fingerprint, windows, git commit) and
     the latest ingest validation summary of one training run."""
     metrics = dict(evaluation.metrics)
-    metrics.update({
-        "timing.features_seconds": sum(sum(f.seconds.values()) for f in feats.values()),
-        "timing.als_seconds": sum(e.seconds for e in emb.values()),
-        "timing.training_set_seconds": tset.seconds, "timing.ranker_seconds": ranker.seconds,
-        "ranker.best_iteration": ranker.best_iteration, "ranker.valid_ndcg_at_10": ranker.best_score,
-        "train.n_rows": tset.n_rows, "train.n_groups": tset.n_groups})
+    metrics.update(
+        {
+            "timing.features_seconds": sum(sum(f.seconds.values()) for f in feats.values()),
+            "timing.als_seconds": sum(e.seconds for e in emb.values()),
+            "timing.training_set_seconds": tset.seconds,
+            "timing.ranker_seconds": ranker.seconds,
+            "ranker.best_iteration": ranker.best_iteration,
+            "ranker.valid_ndcg_at_10": ranker.best_score,
+            "train.n_rows": tset.n_rows,
+            "train.n_groups": tset.n_groups,
+        }
+    )
     as_of, eval_window, train_window = windows.serve, windows.eval_window, windows.train_window
-    tags = {"data_fingerprint": fingerprint, "as_of": as_of.isoformat(), "eval_window": eval_window,
-            "train_window": train_window, "git_commit": git_commit(), "recpipe_version": recpipe_version(),
-            "best_baseline": evaluation.best_baseline, "data_dir": str(data_dir)}
-    context = {"as_of": as_of.isoformat(), "evaluation window": eval_window,
-               "training window": train_window, "data fingerprint": fingerprint}
+    tags = {
+        "data_fingerprint": fingerprint,
+        "as_of": as_of.isoformat(),
+        "eval_window": eval_window,
+        "train_window": train_window,
+        "git_commit": git_commit(),
+        "recpipe_version": recpipe_version(),
+        "best_baseline": evaluation.best_baseline,
+        "data_dir": str(data_dir),
+    }
+    context = {
+        "as_of": as_of.isoformat(),
+        "evaluation window": eval_window,
+        "training window": train_window,
+        "data fingerprint": fingerprint,
+    }
     reports = sorted((Path(lake_dir) / "_reports").glob("ingest-*.json"))
-    return TrainingRecord(metrics, tags, context, eval_window, str(reports[-1]) if reports else None)
+    return TrainingRecord(
+        metrics, tags, context, eval_window, str(reports[-1]) if reports else None
+    )
 
 
 @dataclass
@@ -107,16 +150,44 @@ class TrainingSummary:
     markdown: str
 
     def as_dict(self) -> dict:
-        return {"run_id": self.run_id, "version": self.version, "promoted": self.promoted,
-                "reason": self.reason, "metrics": self.metrics, "as_of": self.as_of,
-                "experiment": self.experiment}
+        return {
+            "run_id": self.run_id,
+            "version": self.version,
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "metrics": self.metrics,
+            "as_of": self.as_of,
+            "experiment": self.experiment,
+        }
 
 
-def training_summary(record: TrainingRecord, run_id: str, version: str, model_name: str, decision,
-                     champion, experiment: str, as_of: datetime) -> TrainingSummary:
+def training_summary(
+    record: TrainingRecord,
+    run_id: str,
+    version: str,
+    model_name: str,
+    decision,
+    champion,
+    experiment: str,
+    as_of: datetime,
+) -> TrainingSummary:
     """Metrics table and context (run, version, promotion decision, how the champion scored)."""
     context = dict(record.context)
-    context.update({"MLflow run": run_id, "model version": f"{model_name} v{version}",
-                    "promotion": decision.reason, "champion score": champion.how})
-    return TrainingSummary(run_id, str(version), decision.promoted, decision.reason, record.metrics, as_of,
-                           experiment, metrics_markdown(record.metrics, "recpipe training run", context))
+    context.update(
+        {
+            "MLflow run": run_id,
+            "model version": f"{model_name} v{version}",
+            "promotion": decision.reason,
+            "champion score": champion.how,
+        }
+    )
+    return TrainingSummary(
+        run_id,
+        str(version),
+        decision.promoted,
+        decision.reason,
+        record.metrics,
+        as_of,
+        experiment,
+        metrics_markdown(record.metrics, "recpipe training run", context),
+    )

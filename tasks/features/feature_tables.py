@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
+
 from recpipe.tasks.common.sql_files import create_table
 from recpipe.tasks.ingest import event_lake
 
@@ -25,8 +26,14 @@ SNAPSHOTS = ("serve", "train", "eval")
 # Row order of the feature tables carries no meaning, so DuckDB need not preserve it. The
 # memory cap (the medium preset peaks near 2.5 GB) makes a larger build spill to disk instead.
 DUCKDB_CONFIG = {"preserve_insertion_order": False, "memory_limit": "3GB"}
-FEATURE_TABLES = ("user_features", "item_features", "user_category_affinity",
-                  "user_item_features", "item_covisitation", "user_universe")
+FEATURE_TABLES = (
+    "user_features",
+    "item_features",
+    "user_category_affinity",
+    "user_item_features",
+    "item_covisitation",
+    "user_universe",
+)
 
 
 @config_dataclass(frozen=True)
@@ -43,7 +50,9 @@ class FeatureConfig:
     session_gap_minutes: int = Field(30, ge=1, description="A gap this long starts a new session.")
     covis_days: float = Field(30.0, gt=0, description="Window of co-visitation pairs.")
     covis_top_n: int = Field(50, ge=1, le=1000, description="Neighbours kept per item.")
-    max_session_items: int = Field(30, ge=2, description="Items of a session counted for co-visitation.")
+    max_session_items: int = Field(
+        30, ge=2, description="Items of a session counted for co-visitation."
+    )
 
 
 @dataclass
@@ -57,8 +66,9 @@ class FeatureTablesResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def attach_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path,
-                id_types: dict[str, str] | None = None) -> dict[str, str]:
+def attach_lake(
+    con: duckdb.DuckDBPyConnection, lake_dir: Path, id_types: dict[str, str] | None = None
+) -> dict[str, str]:
     """Temp views `lake_events`, `catalog` and `known_users` over the manifest's files.
 
     Empty (typed) views stand in when the lake has no items or users file. Returns id types.
@@ -72,22 +82,27 @@ def attach_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path,
     if events:
         con.read_parquet(events, hive_partitioning=False).create_view("lake_events", replace=True)
     else:
-        con.sql(f"select null::{ut} as user_id, null::{it} as item_id, null::varchar as event_type, "
-                "null::timestamp as ts, null::varchar as session_id, null::double as price, "
-                "null::double as quantity where false").create_view("lake_events", replace=True)
+        con.sql(
+            f"select null::{ut} as user_id, null::{it} as item_id, null::varchar as event_type, "
+            "null::timestamp as ts, null::varchar as session_id, null::double as price, "
+            "null::double as quantity where false"
+        ).create_view("lake_events", replace=True)
     items = event_lake.lake_paths(lake_dir, "items")
     if items:
         con.read_parquet(items).create_view("catalog", replace=True)
     else:
-        con.sql(f"select null::{it} as item_id, null::varchar as category, null::varchar as brand, "
-                "null::double as price, true as available, null::timestamp as created_at "
-                "where false").create_view("catalog", replace=True)
+        con.sql(
+            f"select null::{it} as item_id, null::varchar as category, null::varchar as brand, "
+            "null::double as price, true as available, null::timestamp as created_at "
+            "where false"
+        ).create_view("catalog", replace=True)
     users = event_lake.lake_paths(lake_dir, "users")
     if users:
         con.read_parquet(users).create_view("known_users", replace=True)
     else:
-        con.sql(f"select null::{ut} as user_id, null::timestamp as signup_ts where false"
-                ).create_view("known_users", replace=True)
+        con.sql(
+            f"select null::{ut} as user_id, null::timestamp as signup_ts where false"
+        ).create_view("known_users", replace=True)
     return {"user_id": ut, "item_id": it}
 
 
@@ -97,22 +112,35 @@ def events_asof(con: duckdb.DuckDBPyConnection, as_of: datetime, cfg: FeatureCon
 
     Returns the number of events.
     """
-    params = {"as_of": as_of, "event_types": list(cfg.event_weights),
-              "event_weights": [float(w) for w in cfg.event_weights.values()],
-              "half_life_days": float(cfg.half_life_days),
-              "session_gap_minutes": int(cfg.session_gap_minutes)}
+    params = {
+        "as_of": as_of,
+        "event_types": list(cfg.event_weights),
+        "event_weights": [float(w) for w in cfg.event_weights.values()],
+        "half_life_days": float(cfg.half_life_days),
+        "session_gap_minutes": int(cfg.session_gap_minutes),
+    }
     t0 = time.perf_counter()
     n = create_table(con, "events_asof", "staging/events_asof", params, temp=True)
     t1 = time.perf_counter()
     pairs = create_table(con, "user_items_asof", "staging/user_items_asof", temp=True)
-    logger.info("events_asof: %d rows in %.1fs; user_items_asof: %d rows in %.1fs", n, t1 - t0,
-                pairs, time.perf_counter() - t1)
+    logger.info(
+        "events_asof: %d rows in %.1fs; user_items_asof: %d rows in %.1fs",
+        n,
+        t1 - t0,
+        pairs,
+        time.perf_counter() - t1,
+    )
     return n
 
 
-def feature_tables(lake_dir: Path, warehouse: Path, as_of: datetime, snapshot: str,
-                   cfg: FeatureConfig, tables: tuple[str, ...] = FEATURE_TABLES
-                   ) -> FeatureTablesResult:
+def feature_tables(
+    lake_dir: Path,
+    warehouse: Path,
+    as_of: datetime,
+    snapshot: str,
+    cfg: FeatureConfig,
+    tables: tuple[str, ...] = FEATURE_TABLES,
+) -> FeatureTablesResult:
     """Build every feature table of `snapshot` as of `as_of` into `warehouse`."""
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"snapshot must be one of {SNAPSHOTS}, not {snapshot!r}")
@@ -122,9 +150,13 @@ def feature_tables(lake_dir: Path, warehouse: Path, as_of: datetime, snapshot: s
     warehouse = Path(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     result = FeatureTablesResult(warehouse=str(warehouse), snapshot=snapshot, as_of=as_of)
-    params = {"as_of": as_of, "short_days": float(cfg.short_days),
-              "covis_days": float(cfg.covis_days), "top_n": int(cfg.covis_top_n),
-              "max_session_items": int(cfg.max_session_items)}
+    params = {
+        "as_of": as_of,
+        "short_days": float(cfg.short_days),
+        "covis_days": float(cfg.covis_days),
+        "top_n": int(cfg.covis_top_n),
+        "max_session_items": int(cfg.max_session_items),
+    }
     with duckdb.connect(str(warehouse), config=DUCKDB_CONFIG) as con:
         attach_lake(con, lake_dir)
         t0 = time.perf_counter()
@@ -135,6 +167,7 @@ def feature_tables(lake_dir: Path, warehouse: Path, as_of: datetime, snapshot: s
             t0 = time.perf_counter()
             result.rows[name] = create_table(con, f"{snapshot}.{name}", f"features/{name}", params)
             result.seconds[name] = time.perf_counter() - t0
-            logger.info("%s.%s: %d rows in %.1fs", snapshot, name, result.rows[name],
-                        result.seconds[name])
+            logger.info(
+                "%s.%s: %d rows in %.1fs", snapshot, name, result.rows[name], result.seconds[name]
+            )
     return result

@@ -10,10 +10,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from recpipe.tasks.common.sql_files import create_table
-from recpipe.tasks.features.feature_tables import SNAPSHOTS, attach_lake
 
 from recpipe.contract import DEFAULT_LABEL_GRADES
+from recpipe.tasks.common.sql_files import create_table
+from recpipe.tasks.features.feature_tables import SNAPSHOTS, attach_lake
 
 DEFAULT_GRADES = DEFAULT_LABEL_GRADES  # relevance grade per event type (contract)
 
@@ -32,24 +32,39 @@ class LabelSet:
     window: tuple[datetime, datetime]
 
 
-def interaction_labels(lake_dir: Path, warehouse: Path, snapshot: str, start: datetime,
-                       end: datetime, grades: dict[str, int]) -> int:
+def interaction_labels(
+    lake_dir: Path,
+    warehouse: Path,
+    snapshot: str,
+    start: datetime,
+    end: datetime,
+    grades: dict[str, int],
+) -> int:
     """Materialise `{snapshot}.labels` from lake events in [start, end); returns row count."""
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"unknown snapshot {snapshot!r}")
     with duckdb.connect(str(warehouse)) as con:
         attach_lake(con, lake_dir)
         con.execute(f"create schema if not exists {snapshot}")
-        return create_table(con, f"{snapshot}.labels", "labels/interaction_labels",
-                            {"start": start, "end": end, "event_types": list(grades),
-                             "event_grades": [int(g) for g in grades.values()]})
+        return create_table(
+            con,
+            f"{snapshot}.labels",
+            "labels/interaction_labels",
+            {
+                "start": start,
+                "end": end,
+                "event_types": list(grades),
+                "event_grades": [int(g) for g in grades.values()],
+            },
+        )
 
 
 def label_set(warehouse: Path, snapshot: str, item_ids: np.ndarray) -> LabelSet:
     """Read `{snapshot}.labels` as a truth matrix aligned to `item_ids`."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        df = con.sql(f"select user_id, item_id, grade, window_start, window_end "
-                     f"from {snapshot}.labels").df()
+        df = con.sql(
+            f"select user_id, item_id, grade, window_start, window_end from {snapshot}.labels"
+        ).df()
     users = pd.Index(pd.unique(df["user_id"])).sort_values()
     known = pd.Index(np.asarray(item_ids))
     cols = known.get_indexer(df["item_id"])
@@ -60,7 +75,11 @@ def label_set(warehouse: Path, snapshot: str, item_ids: np.ndarray) -> LabelSet:
         n_cols = len(known) + len(extra)
     else:
         n_cols = len(known)
-    truth = sp.csr_matrix((df["grade"].to_numpy(np.float32), (users.get_indexer(df["user_id"]), cols)),
-                          shape=(len(users), n_cols))
-    window = ((df["window_start"].iloc[0], df["window_end"].iloc[0]) if len(df) else (None, None))
-    return LabelSet(user_ids=np.asarray(users), truth=truth, n_known_items=len(known), window=window)
+    truth = sp.csr_matrix(
+        (df["grade"].to_numpy(np.float32), (users.get_indexer(df["user_id"]), cols)),
+        shape=(len(users), n_cols),
+    )
+    window = (df["window_start"].iloc[0], df["window_end"].iloc[0]) if len(df) else (None, None)
+    return LabelSet(
+        user_ids=np.asarray(users), truth=truth, n_known_items=len(known), window=window
+    )

@@ -18,20 +18,58 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
+
 from recpipe.tasks.features.feature_tables import SNAPSHOTS
 from recpipe.tasks.features.interaction_matrix import InteractionMatrix
 
-USER_FEATURES = ("n_events", "n_view_7d", "n_view_30d", "n_cart_30d", "n_purchase_30d",
-                 "n_purchase_all", "days_since_last_event", "days_since_first_event",
-                 "active_days", "n_sessions", "n_items", "n_categories", "purchase_rate",
-                 "decayed_strength")
-ITEM_FEATURES = ("n_users_all", "n_users_30d", "n_users_7d", "n_users_1d", "n_purchase_all",
-                 "n_purchase_7d", "decayed_popularity", "cart_rate", "cart_to_purchase_rate",
-                 "purchase_rate", "trend", "age_days", "days_since_last_event",
-                 "repeat_buyer_share", "category_repeat_rate", "price")
-USER_ITEM_FEATURES = ("strength", "decayed_views", "decayed_carts", "decayed_purchases",
-                      "n_views", "n_carts", "n_purchases", "repeat_purchases", "days_since_last",
-                      "days_since_first", "days_since_last_purchase", "n_sessions")
+USER_FEATURES = (
+    "n_events",
+    "n_view_7d",
+    "n_view_30d",
+    "n_cart_30d",
+    "n_purchase_30d",
+    "n_purchase_all",
+    "days_since_last_event",
+    "days_since_first_event",
+    "active_days",
+    "n_sessions",
+    "n_items",
+    "n_categories",
+    "purchase_rate",
+    "decayed_strength",
+)
+ITEM_FEATURES = (
+    "n_users_all",
+    "n_users_30d",
+    "n_users_7d",
+    "n_users_1d",
+    "n_purchase_all",
+    "n_purchase_7d",
+    "decayed_popularity",
+    "cart_rate",
+    "cart_to_purchase_rate",
+    "purchase_rate",
+    "trend",
+    "age_days",
+    "days_since_last_event",
+    "repeat_buyer_share",
+    "category_repeat_rate",
+    "price",
+)
+USER_ITEM_FEATURES = (
+    "strength",
+    "decayed_views",
+    "decayed_carts",
+    "decayed_purchases",
+    "n_views",
+    "n_carts",
+    "n_purchases",
+    "repeat_purchases",
+    "days_since_last",
+    "days_since_first",
+    "days_since_last_purchase",
+    "n_sessions",
+)
 AFFINITY_FEATURES = ("decayed_share", "long_share", "short_share", "drift")
 
 
@@ -43,16 +81,16 @@ class SnapshotArrays:
     as_of: datetime
     user_ids: np.ndarray
     item_ids: np.ndarray
-    categories: np.ndarray                 # category names; item_category indexes into it
-    item_category: np.ndarray              # int32 per item
-    item_available: np.ndarray             # bool per item
-    user_feats: np.ndarray                 # float32 (n_users, len(USER_FEATURES)), NaN when unknown
-    item_feats: np.ndarray                 # float32 (n_items, len(ITEM_FEATURES))
-    interactions: sp.csr_matrix            # strength, users x items, sorted indices
-    ui_feats: np.ndarray                   # float32 (nnz, len(USER_ITEM_FEATURES)) in CSR order
-    affinity: sp.csr_matrix                # decayed_share, users x categories
-    affinity_feats: np.ndarray             # float32 (nnz, len(AFFINITY_FEATURES)) in CSR order, NULL/NaN -> 0
-    covis: sp.csr_matrix                   # items x items co-visitation score
+    categories: np.ndarray  # category names; item_category indexes into it
+    item_category: np.ndarray  # int32 per item
+    item_available: np.ndarray  # bool per item
+    user_feats: np.ndarray  # float32 (n_users, len(USER_FEATURES)), NaN when unknown
+    item_feats: np.ndarray  # float32 (n_items, len(ITEM_FEATURES))
+    interactions: sp.csr_matrix  # strength, users x items, sorted indices
+    ui_feats: np.ndarray  # float32 (nnz, len(USER_ITEM_FEATURES)) in CSR order
+    affinity: sp.csr_matrix  # decayed_share, users x categories
+    affinity_feats: np.ndarray  # float32 (nnz, len(AFFINITY_FEATURES)) in CSR order, NULL/NaN -> 0
+    covis: sp.csr_matrix  # items x items co-visitation score
     _ui_keys: np.ndarray = field(default=None, repr=False)
     _aff_keys: np.ndarray = field(default=None, repr=False)
 
@@ -79,7 +117,9 @@ class SnapshotArrays:
     def item_index(self, ids) -> np.ndarray:
         return pd.Index(self.item_ids).get_indexer(pd.Index(np.asarray(ids)))
 
-    def user_item_lookup(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def user_item_lookup(
+        self, users: np.ndarray, items: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(position in ui_feats or -1, found mask) for each (user, item) pair."""
         return _lookup(self._ui_keys, users.astype(np.int64) * self.n_items + items)
 
@@ -132,8 +172,9 @@ def _ids(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy()
 
 
-def _ordered_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape, extra: np.ndarray
-                 ) -> tuple[sp.csr_matrix, np.ndarray]:
+def _ordered_csr(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape, extra: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """CSR from coordinates plus the `extra` per-entry matrix permuted into CSR order."""
     keep = (rows >= 0) & (cols >= 0)
     rows, cols, values, extra = rows[keep], cols[keep], values[keep], extra[keep]
@@ -141,13 +182,18 @@ def _ordered_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape, 
     rows, cols, values, extra = rows[order], cols[order], values[order], extra[order]
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.add.at(indptr, rows + 1, 1)
-    m = sp.csr_matrix((values.astype(np.float32), cols.astype(np.int32), np.cumsum(indptr)),
-                      shape=shape)
+    m = sp.csr_matrix(
+        (values.astype(np.float32), cols.astype(np.int32), np.cumsum(indptr)), shape=shape
+    )
     return m, extra.astype(np.float32)
 
 
-def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray | None = None,
-                    shard: tuple[int, int] | None = None) -> SnapshotArrays:
+def snapshot_arrays(
+    warehouse: Path,
+    snapshot: str,
+    extra_user_ids: np.ndarray | None = None,
+    shard: tuple[int, int] | None = None,
+) -> SnapshotArrays:
     """Load snapshot `snapshot` of `warehouse`.
 
     Users are those of `user_universe` (events before the cutoff, or listed in the users file)
@@ -164,12 +210,21 @@ def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray |
         params = {"shard": int(shard[0]), "n_shards": int(shard[1])}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         universe = _fetch_table(con, f"select user_id from {s}.user_universe {where}", params)
-        uf = _fetch_table(con, f"select user_id, {_floats(USER_FEATURES)} from {s}.user_features {where}",
-                          params)
-        ui = _fetch_table(con, f"select user_id, item_id, {_floats(USER_ITEM_FEATURES)} "
-                               f"from {s}.user_item_features {where}", params)
-        aff = _fetch_table(con, f"select user_id, category, {_floats(AFFINITY_FEATURES)} "
-                                f"from {s}.user_category_affinity {where}", params)
+        uf = _fetch_table(
+            con, f"select user_id, {_floats(USER_FEATURES)} from {s}.user_features {where}", params
+        )
+        ui = _fetch_table(
+            con,
+            f"select user_id, item_id, {_floats(USER_ITEM_FEATURES)} "
+            f"from {s}.user_item_features {where}",
+            params,
+        )
+        aff = _fetch_table(
+            con,
+            f"select user_id, category, {_floats(AFFINITY_FEATURES)} "
+            f"from {s}.user_category_affinity {where}",
+            params,
+        )
 
     items = _item_arrays(str(Path(warehouse).resolve()), s, Path(warehouse).stat().st_mtime_ns)
     item_ids, cats = items.item_ids, pd.Index(items.categories)
@@ -183,20 +238,38 @@ def snapshot_arrays(warehouse: Path, snapshot: str, extra_user_ids: np.ndarray |
     ui_rows = uidx.get_indexer(_ids(ui, "user_id"))
     ui_cols = items.index.get_indexer(_ids(ui, "item_id"))
     interactions, ui_feats = _ordered_csr(
-        ui_rows, ui_cols, _float_matrix(ui, ["strength"])[:, 0], (len(user_ids), len(item_ids)),
-        _float_matrix(ui, USER_ITEM_FEATURES))
+        ui_rows,
+        ui_cols,
+        _float_matrix(ui, ["strength"])[:, 0],
+        (len(user_ids), len(item_ids)),
+        _float_matrix(ui, USER_ITEM_FEATURES),
+    )
     aff_rows = uidx.get_indexer(_ids(aff, "user_id"))
     aff_cols = cats.get_indexer(pd.Index(_ids(aff, "category")).astype(str))
     affinity, aff_feats = _ordered_csr(
-        aff_rows, aff_cols, _float_matrix(aff, ["decayed_share"], fill=0.0)[:, 0],
-        (len(user_ids), len(cats)), _float_matrix(aff, AFFINITY_FEATURES))
+        aff_rows,
+        aff_cols,
+        _float_matrix(aff, ["decayed_share"], fill=0.0)[:, 0],
+        (len(user_ids), len(cats)),
+        _float_matrix(aff, AFFINITY_FEATURES),
+    )
     np.nan_to_num(aff_feats, copy=False, nan=0.0)  # no share is a share of 0
     return SnapshotArrays(
-        snapshot=s, as_of=items.as_of, user_ids=user_ids, item_ids=item_ids,
-        categories=items.categories, item_category=items.item_category,
-        item_available=items.item_available, user_feats=user_feats,
-        item_feats=items.item_feats, interactions=interactions, ui_feats=ui_feats, affinity=affinity,
-        affinity_feats=aff_feats, covis=items.covis)
+        snapshot=s,
+        as_of=items.as_of,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        categories=items.categories,
+        item_category=items.item_category,
+        item_available=items.item_available,
+        user_feats=user_feats,
+        item_feats=items.item_feats,
+        interactions=interactions,
+        ui_feats=ui_feats,
+        affinity=affinity,
+        affinity_feats=aff_feats,
+        covis=items.covis,
+    )
 
 
 @dataclass(frozen=True)
@@ -220,23 +293,38 @@ def _item_arrays(warehouse: str, snapshot: str, mtime_ns: int) -> _ItemArrays:
     """
     s = snapshot
     with duckdb.connect(warehouse, read_only=True) as con:
-        itf = _fetch_table(con, f"select item_id, category, available, {_floats(ITEM_FEATURES)} "
-                                f"from {s}.item_features order by item_id")
-        cv = _fetch_table(con, f"select item_id, other_item_id, score::FLOAT as score from {s}.item_covisitation")
+        itf = _fetch_table(
+            con,
+            f"select item_id, category, available, {_floats(ITEM_FEATURES)} "
+            f"from {s}.item_features order by item_id",
+        )
+        cv = _fetch_table(
+            con, f"select item_id, other_item_id, score::FLOAT as score from {s}.item_covisitation"
+        )
         as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
     item_ids = _ids(itf, "item_id")
     iidx = pd.Index(item_ids)
     item_cats = pd.Index(_ids(itf, "category")).astype(str)
     cats = pd.Index(pd.unique(item_cats)).sort_values()
-    cv_rows, cv_cols = iidx.get_indexer(_ids(cv, "item_id")), iidx.get_indexer(_ids(cv, "other_item_id"))
+    cv_rows, cv_cols = (
+        iidx.get_indexer(_ids(cv, "item_id")),
+        iidx.get_indexer(_ids(cv, "other_item_id")),
+    )
     keep = (cv_rows >= 0) & (cv_cols >= 0)
-    covis = sp.csr_matrix((_float_matrix(cv, ["score"])[keep, 0], (cv_rows[keep], cv_cols[keep])),
-                          shape=(len(item_ids), len(item_ids)))
+    covis = sp.csr_matrix(
+        (_float_matrix(cv, ["score"])[keep, 0], (cv_rows[keep], cv_cols[keep])),
+        shape=(len(item_ids), len(item_ids)),
+    )
     return _ItemArrays(
-        as_of=as_of, item_ids=item_ids, index=iidx, categories=np.asarray(cats, dtype=object),
+        as_of=as_of,
+        item_ids=item_ids,
+        index=iidx,
+        categories=np.asarray(cats, dtype=object),
         item_category=cats.get_indexer(item_cats).astype(np.int32),
         item_available=_ids(itf, "available").astype(bool),
-        item_feats=_float_matrix(itf, ITEM_FEATURES), covis=covis)
+        item_feats=_float_matrix(itf, ITEM_FEATURES),
+        covis=covis,
+    )
 
 
 def snapshot_matrix(warehouse: Path, snapshot: str) -> InteractionMatrix:
@@ -248,13 +336,19 @@ def snapshot_matrix(warehouse: Path, snapshot: str) -> InteractionMatrix:
         raise ValueError(f"unknown snapshot {snapshot!r}")
     s = snapshot
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        users = con.sql(f"select user_id from {s}.user_universe union select user_id from {s}.user_features").df()
+        users = con.sql(
+            f"select user_id from {s}.user_universe union select user_id from {s}.user_features"
+        ).df()
         items = con.sql(f"select item_id from {s}.item_features order by item_id").df()
         pairs = con.sql(f"select user_id, item_id, strength from {s}.user_item_features").df()
         as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
     uidx = pd.Index(users["user_id"]).sort_values()
     iidx = pd.Index(items["item_id"])
-    m, _ = _ordered_csr(uidx.get_indexer(pairs["user_id"]), iidx.get_indexer(pairs["item_id"]),
-                        pairs["strength"].to_numpy(np.float32), (len(uidx), len(iidx)),
-                        np.zeros((len(pairs), 0), dtype=np.float32))
+    m, _ = _ordered_csr(
+        uidx.get_indexer(pairs["user_id"]),
+        iidx.get_indexer(pairs["item_id"]),
+        pairs["strength"].to_numpy(np.float32),
+        (len(uidx), len(iidx)),
+        np.zeros((len(pairs), 0), dtype=np.float32),
+    )
     return InteractionMatrix(m, np.asarray(uidx), np.asarray(iidx), as_of)

@@ -81,8 +81,11 @@ def write_manifest(lake_dir: Path, manifest: LakeManifest) -> None:
     lake_dir = Path(lake_dir)
     lake_dir.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(
-        {"version": manifest.version, "id_types": manifest.id_types,
-         "ingests": [asdict(r) for r in manifest.ingests]},
+        {
+            "version": manifest.version,
+            "id_types": manifest.id_types,
+            "ingests": [asdict(r) for r in manifest.ingests],
+        },
         indent=1,
     )
     fd, tmp = tempfile.mkstemp(dir=lake_dir, prefix=".manifest-", suffix=".tmp")
@@ -127,8 +130,11 @@ def event_files_between(lake_dir: Path, lo: datetime, hi: datetime) -> list[str]
     for rec in read_manifest(lake_dir).ingests:
         if rec.kind != "events" or not rec.files:
             continue
-        if rec.min_ts and rec.max_ts and (datetime.fromisoformat(rec.min_ts) > hi
-                                          or datetime.fromisoformat(rec.max_ts) < lo):
+        if (
+            rec.min_ts
+            and rec.max_ts
+            and (datetime.fromisoformat(rec.min_ts) > hi or datetime.fromisoformat(rec.max_ts) < lo)
+        ):
             continue
         for rel in rec.files:
             day = _PARTITION_DATE.search(rel)
@@ -138,8 +144,12 @@ def event_files_between(lake_dir: Path, lo: datetime, hi: datetime) -> list[str]
     return out
 
 
-def publish_staged(lake_dir: Path, staging_dir: Path, records: list[tuple[IngestRecord, Path]],
-                   id_types: dict[str, str]) -> LakeManifest:
+def publish_staged(
+    lake_dir: Path,
+    staging_dir: Path,
+    records: list[tuple[IngestRecord, Path]],
+    id_types: dict[str, str],
+) -> LakeManifest:
     """Move staged files into the lake and append their records to the manifest.
 
     Each record comes with the staging folder its `files`/`quarantine_files` are relative to;

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-from recpipe.tasks.common.expectation_suites import SuiteResult, validate_frame
-from recpipe.tasks.common.sql_files import create_table
-from recpipe.tasks.ingest import event_lake
 
 from recpipe.errors import IngestError
 from recpipe.settings import Settings
+from recpipe.tasks.common.expectation_suites import SuiteResult, validate_frame
+from recpipe.tasks.common.sql_files import create_table
+from recpipe.tasks.ingest import event_lake
 
 MAX_BAD_ROW_SHARE: float = Settings.model_fields["max_bad_row_share"].default
 MIN_TS = datetime(2000, 1, 1)  # events before this are quarantined (ts_before_min)
@@ -35,10 +35,22 @@ MIN_TS = datetime(2000, 1, 1)  # events before this are quarantined (ts_before_m
 logger = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ("user_id", "item_id", "event_type", "ts", "session_id", "price", "quantity")
-REQUIRED = {"events": ("user_id", "item_id", "event_type", "ts"), "items": ("item_id",),
-            "users": ("user_id",)}
-INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-             "UINTEGER", "UBIGINT"}
+REQUIRED = {
+    "events": ("user_id", "item_id", "event_type", "ts"),
+    "items": ("item_id",),
+    "users": ("user_id",),
+}
+INT_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+}
 NUM_TYPES = INT_TYPES | {"FLOAT", "DOUBLE", "REAL"}
 READABLE = (".parquet", ".csv", ".tsv", ".csv.gz")
 GX_SAMPLE_SEED = 42  # seeds the sample of good rows the events suite runs on
@@ -88,20 +100,30 @@ class IngestSummary:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d.update(rows_in=self.rows_in, rows_landed=self.rows_landed,
-                 rows_quarantined=self.rows_quarantined, by_reason=self.by_reason)
+        d.update(
+            rows_in=self.rows_in,
+            rows_landed=self.rows_landed,
+            rows_quarantined=self.rows_quarantined,
+            by_reason=self.by_reason,
+        )
         return d
 
     def markdown(self) -> str:
-        lines = [f"### Ingest `{self.ingest_id}`", "",
-                 f"rows in **{self.rows_in:,}**, landed **{self.rows_landed:,}**, "
-                 f"quarantined **{self.rows_quarantined:,}**", "",
-                 "| file | kind | rows in | landed | quarantined | note |",
-                 "|---|---|---:|---:|---:|---|"]
+        lines = [
+            f"### Ingest `{self.ingest_id}`",
+            "",
+            f"rows in **{self.rows_in:,}**, landed **{self.rows_landed:,}**, "
+            f"quarantined **{self.rows_quarantined:,}**",
+            "",
+            "| file | kind | rows in | landed | quarantined | note |",
+            "|---|---|---:|---:|---:|---|",
+        ]
         for f in self.files:
             note = f.skipped or ", ".join(f"{k}: {v}" for k, v in f.by_reason.items()) or "clean"
-            lines.append(f"| {Path(f.source).name} | {f.kind} | {f.rows_in:,} | {f.rows_landed:,} "
-                         f"| {f.rows_quarantined:,} | {note} |")
+            lines.append(
+                f"| {Path(f.source).name} | {f.kind} | {f.rows_in:,} | {f.rows_landed:,} "
+                f"| {f.rows_quarantined:,} | {note} |"
+            )
         if self.by_reason:
             lines += ["", "| reason | rows |", "|---|---:|"]
             lines += [f"| {k} | {v:,} |" for k, v in self.by_reason.items()]
@@ -122,11 +144,19 @@ class _SuiteRuns:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-gx")
         self._runs: list[tuple[int, FileReport, Future, Callable[[SuiteResult], str]]] = []
 
-    def submit(self, n: int, report: FileReport, frame: pd.DataFrame, suite: str,
-               parameters: dict | None, failure: Callable[[SuiteResult], str]) -> None:
+    def submit(
+        self,
+        n: int,
+        report: FileReport,
+        frame: pd.DataFrame,
+        suite: str,
+        parameters: dict | None,
+        failure: Callable[[SuiteResult], str],
+    ) -> None:
         """Queue `suite` on `frame` for job `n`; `failure` words the IngestError if it fails."""
-        self._runs.append((n, report, self._pool.submit(validate_frame, frame, suite, parameters),
-                           failure))
+        self._runs.append(
+            (n, report, self._pool.submit(validate_frame, frame, suite, parameters), failure)
+        )
 
     def collect(self, before: int | None = None) -> None:
         """Wait for the runs (of jobs before `before`, or all), record them, raise the first failure."""
@@ -166,7 +196,8 @@ def _read_source(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyR
         if path.name.endswith(".parquet"):
             rel = con.read_parquet(str(path), file_row_number=True)
             rel = rel.select("*, file_row_number + 1 as source_row").select(
-                duckdb.StarExpression(exclude=["file_row_number"]))
+                duckdb.StarExpression(exclude=["file_row_number"])
+            )
         else:
             rel = con.read_csv(str(path), header=True)
             rel = rel.select("*, row_number() over () as source_row")
@@ -204,8 +235,10 @@ def _id_expr(path: Path, col: str, fam: str, lake_type: str | None) -> tuple[str
     if lake_type == "VARCHAR" and typ == "BIGINT":
         return f"cast({expr} as varchar)", "VARCHAR"
     if lake_type == "BIGINT" and typ == "VARCHAR":
-        raise IngestError(f"{path}: column {col} holds strings but the lake holds integer "
-                          f"{col}s; ingest into a new data directory or convert the ids")
+        raise IngestError(
+            f"{path}: column {col} holds strings but the lake holds integer "
+            f"{col}s; ingest into a new data directory or convert the ids"
+        )
     return expr, typ
 
 
@@ -215,10 +248,14 @@ def _ts_expr(path: Path, col: str, fam: str) -> str:
     if fam == "tstz":
         return f"timezone('UTC', \"{col}\")"
     if fam == "str":
-        return (f'coalesce(try_cast("{col}" as timestamp), '
-                f"timezone('UTC', try_cast(\"{col}\" as timestamptz)))")
-    raise IngestError(f"{path}: column {col} has type {fam}; the contract wants a timestamp "
-                      "(convert epoch numbers with `recpipe import generic --ts-unit s|ms`)")
+        return (
+            f'coalesce(try_cast("{col}" as timestamp), '
+            f"timezone('UTC', try_cast(\"{col}\" as timestamptz)))"
+        )
+    raise IngestError(
+        f"{path}: column {col} has type {fam}; the contract wants a timestamp "
+        "(convert epoch numbers with `recpipe import generic --ts-unit s|ms`)"
+    )
 
 
 def _num_expr(path: Path, col: str, fam: str) -> str:
@@ -229,8 +266,9 @@ def _num_expr(path: Path, col: str, fam: str) -> str:
     raise IngestError(f"{path}: column {col} has type {fam}; expected a number")
 
 
-def _typed_events(path: Path, rel: duckdb.DuckDBPyRelation, id_types: dict[str, str]
-                  ) -> tuple[duckdb.DuckDBPyRelation, dict[str, str]]:
+def _typed_events(
+    path: Path, rel: duckdb.DuckDBPyRelation, id_types: dict[str, str]
+) -> tuple[duckdb.DuckDBPyRelation, dict[str, str]]:
     """Map a raw relation onto the event contract, keeping `*_raw` source values for row checks.
 
     The `*_raw` columns are the source columns as read (text for CSV, typed for Parquet): the
@@ -240,43 +278,55 @@ def _typed_events(path: Path, rel: duckdb.DuckDBPyRelation, id_types: dict[str, 
     cols = {c.lower(): c for c in rel.columns}
     missing = [c for c in REQUIRED["events"] if c not in types]
     if missing:
-        raise IngestError(f"{path}: missing required column(s) {', '.join(missing)} "
-                          f"(found: {', '.join(rel.columns)})")
+        raise IngestError(
+            f"{path}: missing required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(rel.columns)})"
+        )
     if types["event_type"] != "str":
-        raise IngestError(f"{path}: column event_type has type {types['event_type']}; expected text")
+        raise IngestError(
+            f"{path}: column event_type has type {types['event_type']}; expected text"
+        )
     out_types: dict[str, str] = {}
     exprs = ["source_row"]
     for key in ("user_id", "item_id"):
         e, out_types[key] = _id_expr(path, cols[key], types[key], id_types.get(key))
         exprs.append(f"{e} as {key}")
-    exprs.append(f"lower(trim(\"{cols['event_type']}\")) as event_type")
+    exprs.append(f'lower(trim("{cols["event_type"]}")) as event_type')
     exprs.append(f"{_ts_expr(path, cols['ts'], types['ts'])} as ts")
-    exprs.append(f"\"{cols['ts']}\" as ts_raw")
-    exprs.append(f"cast(\"{cols['session_id']}\" as varchar) as session_id" if "session_id" in cols
-                 else "cast(null as varchar) as session_id")
+    exprs.append(f'"{cols["ts"]}" as ts_raw')
+    exprs.append(
+        f'cast("{cols["session_id"]}" as varchar) as session_id'
+        if "session_id" in cols
+        else "cast(null as varchar) as session_id"
+    )
     for key in ("price", "quantity"):
         if key in cols:
             exprs.append(f"{_num_expr(path, cols[key], types[key])} as {key}")
-            exprs.append(f"\"{cols[key]}\" as {key}_raw")
+            exprs.append(f'"{cols[key]}" as {key}_raw')
         else:
             exprs += [f"cast(null as double) as {key}", f"cast(null as varchar) as {key}_raw"]
     return rel.select(", ".join(exprs)), out_types
 
 
-def _landed_events(con: duckdb.DuckDBPyConnection, lake_dir: Path, id_types: dict[str, str],
-                   lo, hi) -> None:
+def _landed_events(
+    con: duckdb.DuckDBPyConnection, lake_dir: Path, id_types: dict[str, str], lo, hi
+) -> None:
     """Temp view `landed_events`: lake rows in [lo, hi] (empty and typed when no landed file
     can hold such rows, e.g. for a new lake or a file newer than everything landed)."""
     files = event_lake.event_files_between(lake_dir, lo, hi) if lo is not None else []
     if files:
         rel = con.read_parquet(files).filter(
-            duckdb.ColumnExpression("ts").between(duckdb.ConstantExpression(lo),
-                                                  duckdb.ConstantExpression(hi)))
+            duckdb.ColumnExpression("ts").between(
+                duckdb.ConstantExpression(lo), duckdb.ConstantExpression(hi)
+            )
+        )
     else:
         ut, it = id_types.get("user_id", "BIGINT"), id_types.get("item_id", "BIGINT")
         assert ut in ("BIGINT", "VARCHAR") and it in ("BIGINT", "VARCHAR")
-        rel = con.sql(f"select null::{ut} as user_id, null::{it} as item_id, null::varchar as "
-                      "event_type, null::timestamp as ts, null::varchar as session_id where false")
+        rel = con.sql(
+            f"select null::{ut} as user_id, null::{it} as item_id, null::varchar as "
+            "event_type, null::timestamp as ts, null::varchar as session_id where false"
+        )
     rel.create_view("landed_events", replace=True)
 
 
@@ -293,9 +343,11 @@ def _gx_sample(con: duckdb.DuckDBPyConnection, rows_landed: int, sample_rows: in
         rel = con.sql(f"select {cols} from checked where reason is null")
     else:
         threshold = (sample_rows << 64) // rows_landed
-        rel = con.sql(f"select {cols} from checked where reason is null "
-                      "and hash(source_row, $seed::bigint) < $threshold::ubigint",
-                      params={"seed": GX_SAMPLE_SEED, "threshold": threshold})
+        rel = con.sql(
+            f"select {cols} from checked where reason is null "
+            "and hash(source_row, $seed::bigint) < $threshold::ubigint",
+            params={"seed": GX_SAMPLE_SEED, "threshold": threshold},
+        )
     frame = rel.df()
     try:
         frame["ts"] = frame["ts"].astype("datetime64[ns]")
@@ -304,26 +356,45 @@ def _gx_sample(con: duckdb.DuckDBPyConnection, rows_landed: int, sample_rows: in
     return frame
 
 
-def _stage_events(con, path: Path, lake_dir: Path, staging: Path, ingest_id: str, n: int,
-                  settings: dict, id_types: dict[str, str], suites: _SuiteRuns,
-                  fingerprint: str | None = None) -> tuple[FileReport, dict[str, str]]:
+def _stage_events(
+    con,
+    path: Path,
+    lake_dir: Path,
+    staging: Path,
+    ingest_id: str,
+    n: int,
+    settings: dict,
+    id_types: dict[str, str],
+    suites: _SuiteRuns,
+    fingerprint: str | None = None,
+) -> tuple[FileReport, dict[str, str]]:
     """Check one events file and stage its good and quarantined rows; IngestError on file problems.
 
     The events suite on a sample of the good rows is queued on `suites` (see `_SuiteRuns`).
     """
-    report = FileReport(source=str(path), kind="events",
-                        fingerprint=fingerprint or event_lake.file_fingerprint(path))
+    report = FileReport(
+        source=str(path),
+        kind="events",
+        fingerprint=fingerprint or event_lake.file_fingerprint(path),
+    )
     raw = _read_source(con, path)
     typed, file_id_types = _typed_events(path, raw, id_types)
     typed.create_view("raw_events", replace=True)
-    lo_hi = (con.sql("select min(ts), max(ts) from raw_events").fetchall()[0]
-             if event_lake.read_manifest(lake_dir).files("events") else (None, None))
+    lo_hi = (
+        con.sql("select min(ts), max(ts) from raw_events").fetchall()[0]
+        if event_lake.read_manifest(lake_dir).files("events")
+        else (None, None)
+    )
     _landed_events(con, lake_dir, id_types or file_id_types, *lo_hi)
-    params = {"event_types": settings["event_types"], "min_ts": settings["min_ts"],
-              "max_ts": settings["max_ts"]}
+    params = {
+        "event_types": settings["event_types"],
+        "min_ts": settings["min_ts"],
+        "max_ts": settings["max_ts"],
+    }
     report.rows_in = create_table(con, "checked", "staging/checked_events", params, temp=True)
-    counts = con.sql("select reason, count(*) from checked where reason is not null "
-                     "group by 1 order by 2 desc").fetchall()
+    counts = con.sql(
+        "select reason, count(*) from checked where reason is not null group by 1 order by 2 desc"
+    ).fetchall()
     report.by_reason = {r: int(c) for r, c in counts}
     report.rows_quarantined = sum(report.by_reason.values())
     report.rows_landed = report.rows_in - report.rows_quarantined
@@ -332,20 +403,32 @@ def _stage_events(con, path: Path, lake_dir: Path, staging: Path, ingest_id: str
         raise IngestError(f"{path}: the file has no rows")
     share = bad / report.rows_in
     if share > settings["max_bad_row_share"]:
-        examples = con.sql("select source_row, reason from checked where reason is not null "
-                           "order by source_row limit 5").fetchall()
+        examples = con.sql(
+            "select source_row, reason from checked where reason is not null "
+            "order by source_row limit 5"
+        ).fetchall()
         ex = "; ".join(f"row {r}: {why}" for r, why in examples)
         raise IngestError(
             f"{path}: {bad:,} of {report.rows_in:,} rows ({share:.1%}) are bad, above the "
             f"allowed {settings['max_bad_row_share']:.1%} ({report.by_reason}); e.g. {ex}. "
-            "Nothing was written to the lake.")
+            "Nothing was written to the lake."
+        )
     frame = _gx_sample(con, report.rows_landed, settings["gx_sample_rows"])
-    suites.submit(n, report, frame, "events",
-                  {"event_types": settings["event_types"],
-                   "min_ts": pd.Timestamp(settings["min_ts"]),
-                   "max_ts": pd.Timestamp(settings["max_ts"])},
-                  lambda gx: (f"{path}: rows passed the row checks but failed the events suite: "
-                              f"{gx.failures()}. Nothing was written to the lake."))
+    suites.submit(
+        n,
+        report,
+        frame,
+        "events",
+        {
+            "event_types": settings["event_types"],
+            "min_ts": pd.Timestamp(settings["min_ts"]),
+            "max_ts": pd.Timestamp(settings["max_ts"]),
+        },
+        lambda gx: (
+            f"{path}: rows passed the row checks but failed the events suite: "
+            f"{gx.failures()}. Nothing was written to the lake."
+        ),
+    )
     tag = f"{ingest_id}-{n:03d}"
     ev_dir = staging / "events"
     staging.mkdir(parents=True, exist_ok=True)
@@ -353,18 +436,25 @@ def _stage_events(con, path: Path, lake_dir: Path, staging: Path, ingest_id: str
     if report.rows_landed:
         # one file per day; rows keep the source file's order within it (readers never rely on
         # row order, and sorting every file by ts cost a full sort per ingested file)
-        con.sql("select user_id, item_id, event_type, ts, session_id, price, quantity, "
-                "cast(ts as date) as event_date from checked where reason is null"
-                ).write_parquet(str(ev_dir), partition_by=["event_date"], compression="zstd",
-                                filename_pattern=f"part-{tag}-{{i}}")
+        con.sql(
+            "select user_id, item_id, event_type, ts, session_id, price, quantity, "
+            "cast(ts as date) as event_date from checked where reason is null"
+        ).write_parquet(
+            str(ev_dir),
+            partition_by=["event_date"],
+            compression="zstd",
+            filename_pattern=f"part-{tag}-{{i}}",
+        )
         files = sorted(str(p.relative_to(staging)) for p in ev_dir.rglob(f"part-{tag}-*.parquet"))
     qfiles: list[str] = []
     if report.rows_quarantined:
         qpath = staging / "quarantine" / f"ingest={ingest_id}" / f"part-{tag}.parquet"
         qpath.parent.mkdir(parents=True, exist_ok=True)
-        con.execute("create or replace temp table quarantined as select * exclude (reason), "
-                    "reason, $source as source_file from checked where reason is not null",
-                    {"source": str(path)})
+        con.execute(
+            "create or replace temp table quarantined as select * exclude (reason), "
+            "reason, $source as source_file from checked where reason is not null",
+            {"source": str(path)},
+        )
         con.table("quarantined").write_parquet(str(qpath), compression="zstd")
         qfiles = [str(qpath.relative_to(staging))]
     report._files = files  # type: ignore[attr-defined]
@@ -373,30 +463,51 @@ def _stage_events(con, path: Path, lake_dir: Path, staging: Path, ingest_id: str
 
 
 _CATALOG_COLUMNS = {
-    "items": [("item_id", "id"), ("category", "str"), ("brand", "str"), ("price", "num"),
-              ("available", "bool"), ("created_at", "ts")],
+    "items": [
+        ("item_id", "id"),
+        ("category", "str"),
+        ("brand", "str"),
+        ("price", "num"),
+        ("available", "bool"),
+        ("created_at", "ts"),
+    ],
     "users": [("user_id", "id"), ("signup_ts", "ts")],
 }
 
 
-def _stage_catalog(con, path: Path, kind: str, staging: Path, ingest_id: str, n: int,
-                   id_types: dict[str, str], suites: _SuiteRuns, fingerprint: str | None = None
-                   ) -> tuple[FileReport, dict[str, str]]:
+def _stage_catalog(
+    con,
+    path: Path,
+    kind: str,
+    staging: Path,
+    ingest_id: str,
+    n: int,
+    id_types: dict[str, str],
+    suites: _SuiteRuns,
+    fingerprint: str | None = None,
+) -> tuple[FileReport, dict[str, str]]:
     """Stage an items or users file as one Parquet snapshot; its suite is queued on `suites`."""
-    report = FileReport(source=str(path), kind=kind,
-                        fingerprint=fingerprint or event_lake.file_fingerprint(path))
+    report = FileReport(
+        source=str(path), kind=kind, fingerprint=fingerprint or event_lake.file_fingerprint(path)
+    )
     raw = _read_source(con, path)
     types = {c.lower(): _type_family(str(t)) for c, t in zip(raw.columns, raw.types, strict=True)}
     cols = {c.lower(): c for c in raw.columns}
     missing = [c for c in REQUIRED[kind] if c not in types]
     if missing:
-        raise IngestError(f"{path}: missing required column(s) {', '.join(missing)} "
-                          f"(found: {', '.join(raw.columns)})")
+        raise IngestError(
+            f"{path}: missing required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(raw.columns)})"
+        )
     exprs, out_types = [], {}
     for name, role in _CATALOG_COLUMNS[kind]:
         if name not in cols:
-            default = {"str": "null::varchar", "num": "null::double", "ts": "null::timestamp",
-                       "bool": "true"}[role]
+            default = {
+                "str": "null::varchar",
+                "num": "null::double",
+                "ts": "null::timestamp",
+                "bool": "true",
+            }[role]
             exprs.append(f"{default} as {name}")
             continue
         fam, c = types[name], cols[name]
@@ -416,9 +527,17 @@ def _stage_catalog(con, path: Path, kind: str, staging: Path, ingest_id: str, n:
     typed = raw.select(", ".join(exprs))
     frame = typed.df()
     report.rows_in = len(frame)
-    suites.submit(n, report, frame, kind, None,
-                  lambda gx: (f"{path}: the {kind} file fails its checks: {gx.failures()}. "
-                              "Nothing was written to the lake."))
+    suites.submit(
+        n,
+        report,
+        frame,
+        kind,
+        None,
+        lambda gx: (
+            f"{path}: the {kind} file fails its checks: {gx.failures()}. "
+            "Nothing was written to the lake."
+        ),
+    )
     rel_path = Path(kind) / f"{kind}-{ingest_id}.parquet"
     (staging / kind).mkdir(parents=True, exist_ok=True)
     typed.write_parquet(str(staging / rel_path), compression="zstd")
@@ -428,11 +547,18 @@ def _stage_catalog(con, path: Path, kind: str, staging: Path, ingest_id: str, n:
     return report, out_types
 
 
-def ingested_events(events: str | Path | None, lake_dir: Path, event_types: list[str],
-                    items: str | Path | None = None, users: str | Path | None = None,
-                    max_bad_row_share: float = MAX_BAD_ROW_SHARE, min_ts: datetime = MIN_TS,
-                    now: datetime | None = None, gx_sample_rows: int = 200_000,
-                    reports_dir: Path | None = None) -> IngestSummary:
+def ingested_events(
+    events: str | Path | None,
+    lake_dir: Path,
+    event_types: list[str],
+    items: str | Path | None = None,
+    users: str | Path | None = None,
+    max_bad_row_share: float = MAX_BAD_ROW_SHARE,
+    min_ts: datetime = MIN_TS,
+    now: datetime | None = None,
+    gx_sample_rows: int = 200_000,
+    reports_dir: Path | None = None,
+) -> IngestSummary:
     """Validate and land event files (plus optional items/users snapshots) in the lake.
 
     Returns the summary; raises IngestError (after writing nothing to the lake) on any
@@ -446,9 +572,13 @@ def ingested_events(events: str | Path | None, lake_dir: Path, event_types: list
     ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     staging = lake_dir / "_staging" / ingest_id
     staging.mkdir(parents=True, exist_ok=True)
-    settings = {"event_types": list(event_types), "min_ts": min_ts,
-                "max_ts": now + timedelta(minutes=5), "max_bad_row_share": max_bad_row_share,
-                "gx_sample_rows": gx_sample_rows}
+    settings = {
+        "event_types": list(event_types),
+        "min_ts": min_ts,
+        "max_ts": now + timedelta(minutes=5),
+        "max_bad_row_share": max_bad_row_share,
+        "gx_sample_rows": gx_sample_rows,
+    }
     summary = IngestSummary(ingest_id=ingest_id, published=False)
     id_types = dict(manifest.id_types)
     seen = manifest.fingerprints()
@@ -464,17 +594,31 @@ def ingested_events(events: str | Path | None, lake_dir: Path, event_types: list
             fp = event_lake.file_fingerprint(path)
             if fp in seen:
                 logger.info("%s: already ingested (sha256 %s), skipped", path, fp[:12])
-                summary.files.append(FileReport(source=str(path), kind=kind, fingerprint=fp,
-                                                skipped="already ingested"))
+                summary.files.append(
+                    FileReport(
+                        source=str(path), kind=kind, fingerprint=fp, skipped="already ingested"
+                    )
+                )
                 continue
             file_staging = staging / f"{n:03d}"
             try:
                 if kind == "events":
-                    rep, types = _stage_events(con, path, lake_dir, file_staging, ingest_id, n,
-                                               settings, id_types, suites, fp)
+                    rep, types = _stage_events(
+                        con,
+                        path,
+                        lake_dir,
+                        file_staging,
+                        ingest_id,
+                        n,
+                        settings,
+                        id_types,
+                        suites,
+                        fp,
+                    )
                 else:
-                    rep, types = _stage_catalog(con, path, kind, file_staging, ingest_id, n,
-                                                id_types, suites, fp)
+                    rep, types = _stage_catalog(
+                        con, path, kind, file_staging, ingest_id, n, id_types, suites, fp
+                    )
             except IngestError:
                 # an earlier file whose suite failed stops the ingest first, as it always has
                 try:
@@ -486,16 +630,39 @@ def ingested_events(events: str | Path | None, lake_dir: Path, event_types: list
                 id_types.setdefault(k, v)
             seen.add(fp)
             summary.files.append(rep)
-            mm = (con.sql("select min(ts)::varchar, max(ts)::varchar from checked "
-                          "where reason is null").fetchall()[0] if kind == "events" else (None, None))
-            records.append((event_lake.IngestRecord(
-                ingest_id=f"{ingest_id}-{n:03d}", source=str(path.resolve()), fingerprint=fp,
-                kind=kind, rows_in=rep.rows_in, rows_landed=rep.rows_landed,
-                rows_quarantined=rep.rows_quarantined, files=rep._files,
-                quarantine_files=rep._qfiles, landed_at=datetime.now(UTC).isoformat(),
-                min_ts=mm[0], max_ts=mm[1]), file_staging))
-            logger.info("%s: %d rows in, %d landed, %d quarantined", path, rep.rows_in,
-                        rep.rows_landed, rep.rows_quarantined)
+            mm = (
+                con.sql(
+                    "select min(ts)::varchar, max(ts)::varchar from checked where reason is null"
+                ).fetchall()[0]
+                if kind == "events"
+                else (None, None)
+            )
+            records.append(
+                (
+                    event_lake.IngestRecord(
+                        ingest_id=f"{ingest_id}-{n:03d}",
+                        source=str(path.resolve()),
+                        fingerprint=fp,
+                        kind=kind,
+                        rows_in=rep.rows_in,
+                        rows_landed=rep.rows_landed,
+                        rows_quarantined=rep.rows_quarantined,
+                        files=rep._files,
+                        quarantine_files=rep._qfiles,
+                        landed_at=datetime.now(UTC).isoformat(),
+                        min_ts=mm[0],
+                        max_ts=mm[1],
+                    ),
+                    file_staging,
+                )
+            )
+            logger.info(
+                "%s: %d rows in, %d landed, %d quarantined",
+                path,
+                rep.rows_in,
+                rep.rows_landed,
+                rep.rows_quarantined,
+            )
         suites.collect()
     except BaseException:
         suites.close()

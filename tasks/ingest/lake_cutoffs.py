@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from recpipe.tasks.ingest import event_lake
-
 from recpipe.errors import NoDataError
+from recpipe.tasks.ingest import event_lake
 
 
 def last_event_ts(lake_dir: Path) -> datetime | None:
     """Latest landed event timestamp according to the manifest, or None for an empty lake."""
-    stamps = [r.max_ts for r in event_lake.read_manifest(lake_dir).ingests
-              if r.kind == "events" and r.max_ts]
+    stamps = [
+        r.max_ts
+        for r in event_lake.read_manifest(lake_dir).ingests
+        if r.kind == "events" and r.max_ts
+    ]
     return max(datetime.fromisoformat(s) for s in stamps) if stamps else None
 
 

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from recpipe.tasks.common.sql_files import sql_text
 
 from recpipe.contract import EVENT_TYPES
 from recpipe.errors import InputError, MissingInputError
+from recpipe.tasks.common.sql_files import sql_text
 
 logger = logging.getLogger(__name__)
 

@@ -20,13 +20,19 @@ logger = logging.getLogger(__name__)
 class ALSParams(BaseModel):
     """implicit ALS hyperparameters (the one place of their defaults)."""
 
-    factors: int = Field(48, ge=1, le=512, description="Latent factors (cost grows with its square).")
+    factors: int = Field(
+        48, ge=1, le=512, description="Latent factors (cost grows with its square)."
+    )
     regularization: float = Field(0.05, ge=0, description="L2 regularisation.")
     iterations: int = Field(10, ge=1, le=200, description="ALS sweeps.")
     alpha: float = Field(2.0, gt=0, description="Confidence scaling of interaction strength.")
     warm_start_iterations: int = Field(
-        3, ge=0, le=200, description="Sweeps of the eval and serve fits, which start from the previous "
-        "snapshot's factors (each snapshot only adds a week of events); 0 = fit each from scratch.")
+        3,
+        ge=0,
+        le=200,
+        description="Sweeps of the eval and serve fits, which start from the previous "
+        "snapshot's factors (each snapshot only adds a week of events); 0 = fit each from scratch.",
+    )
 
 
 _DEFAULT = ALSParams()
@@ -56,12 +62,22 @@ class ALSEmbeddings:
         from implicit.cpu.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares(
-            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, random_state=self.random_state,
-            num_threads=self.num_threads, calculate_training_loss=False)
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.random_state,
+            num_threads=self.num_threads,
+            calculate_training_loss=False,
+        )
 
-    def fit(self, matrix: sp.csr_matrix, user_ids: np.ndarray, item_ids: np.ndarray,
-            init: ALSEmbeddings | None = None) -> ALSEmbeddings:
+    def fit(
+        self,
+        matrix: sp.csr_matrix,
+        user_ids: np.ndarray,
+        item_ids: np.ndarray,
+        init: ALSEmbeddings | None = None,
+    ) -> ALSEmbeddings:
         """Fit on a users x items strength matrix; keeps the id arrays with the factors.
 
         With `init` (a fit on an earlier snapshot) the sweeps start from its factors, matched by
@@ -90,29 +106,47 @@ class ALSEmbeddings:
         model.item_factors = self.item_factors
         model.user_factors = np.zeros((1, self.factors), dtype=np.float32)
         rows = np.arange(user_items.shape[0])
-        return np.asarray(model.recalculate_user(rows, user_items.astype(np.float32).tocsr()),
-                          dtype=np.float32)
+        return np.asarray(
+            model.recalculate_user(rows, user_items.astype(np.float32).tocsr()), dtype=np.float32
+        )
 
     def save(self, path: Path) -> Path:
         """Factors, ids and hyperparameters in one .npz."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, user_factors=self.user_factors, item_factors=self.item_factors,
-                 user_ids=self.user_ids, item_ids=self.item_ids,
-                 hyper=np.array([self.factors, self.regularization, self.iterations, self.alpha,
-                                 self.random_state], dtype=np.float64))
+        np.savez(
+            path,
+            user_factors=self.user_factors,
+            item_factors=self.item_factors,
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            hyper=np.array(
+                [self.factors, self.regularization, self.iterations, self.alpha, self.random_state],
+                dtype=np.float64,
+            ),
+        )
         return path
 
     @classmethod
     def load(cls, path: Path) -> ALSEmbeddings:
         with np.load(path, allow_pickle=True) as z:
             f, reg, it, alpha, rs = z["hyper"]
-            return cls(factors=int(f), regularization=float(reg), iterations=int(it),
-                       alpha=float(alpha), random_state=int(rs), user_factors=z["user_factors"],
-                       item_factors=z["item_factors"], user_ids=z["user_ids"], item_ids=z["item_ids"])
+            return cls(
+                factors=int(f),
+                regularization=float(reg),
+                iterations=int(it),
+                alpha=float(alpha),
+                random_state=int(rs),
+                user_factors=z["user_factors"],
+                item_factors=z["item_factors"],
+                user_ids=z["user_ids"],
+                item_ids=z["item_ids"],
+            )
 
 
-def _aligned(factors: np.ndarray, ids: np.ndarray, new_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _aligned(
+    factors: np.ndarray, ids: np.ndarray, new_ids: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """`factors` (rows for `ids`) re-indexed to `new_ids`; unknown ids get ALS's own small random init."""
     import pandas as pd
 
@@ -144,9 +178,18 @@ class EmbeddingsFile:
     seconds: float
 
 
-def als_embeddings_file(warehouse: Path, snapshot: str, factors: int, regularization: float,
-                        iterations: int, alpha: float, seed: int, out_path: str,
-                        warm_start_path: str | None = None, warm_start_iterations: int = 0) -> EmbeddingsFile:
+def als_embeddings_file(
+    warehouse: Path,
+    snapshot: str,
+    factors: int,
+    regularization: float,
+    iterations: int,
+    alpha: float,
+    seed: int,
+    out_path: str,
+    warm_start_path: str | None = None,
+    warm_start_iterations: int = 0,
+) -> EmbeddingsFile:
     """Fit ALS on snapshot `snapshot`'s interaction matrix and save it to `out_path` (.npz).
 
     With `warm_start_path` (the fit of an earlier snapshot) and `warm_start_iterations` > 0 the
@@ -158,13 +201,29 @@ def als_embeddings_file(warehouse: Path, snapshot: str, factors: int, regulariza
     t0 = time.perf_counter()
     m = snapshot_matrix(warehouse, snapshot)
     warm = warm_start_path is not None and warm_start_iterations > 0
-    emb = ALSEmbeddings(factors=factors, regularization=regularization,
-                        iterations=min(warm_start_iterations, iterations) if warm else iterations, alpha=alpha,
-                        random_state=seed)
-    emb.fit(m.matrix, m.user_ids, m.item_ids, init=ALSEmbeddings.load(Path(warm_start_path)) if warm else None)
+    emb = ALSEmbeddings(
+        factors=factors,
+        regularization=regularization,
+        iterations=min(warm_start_iterations, iterations) if warm else iterations,
+        alpha=alpha,
+        random_state=seed,
+    )
+    emb.fit(
+        m.matrix,
+        m.user_ids,
+        m.item_ids,
+        init=ALSEmbeddings.load(Path(warm_start_path)) if warm else None,
+    )
     emb.save(Path(out_path))
     seconds = time.perf_counter() - t0
-    logger.info("ALS on %s: %d users x %d items, %d non-zeros, %d sweeps%s, %.1fs", snapshot, m.shape[0],
-                m.shape[1], m.matrix.nnz, emb.iterations, " from the previous snapshot's factors" if warm else "",
-                seconds)
+    logger.info(
+        "ALS on %s: %d users x %d items, %d non-zeros, %d sweeps%s, %.1fs",
+        snapshot,
+        m.shape[0],
+        m.shape[1],
+        m.matrix.nnz,
+        emb.iterations,
+        " from the previous snapshot's factors" if warm else "",
+        seconds,
+    )
     return EmbeddingsFile(str(out_path), snapshot, m.shape[0], m.shape[1], seconds)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
 from recpipe.tasks.candidates.candidate_sets import (
     CandidateConfig,
     CandidateSet,
@@ -29,17 +30,22 @@ class EmbeddingView:
     """MF factors aligned to a snapshot: item vectors per snapshot item, a fold-in map for users."""
 
     emb: ALSEmbeddings
-    item_vecs: np.ndarray          # (n_items of snapshot, factors)
-    item_known: np.ndarray         # bool per snapshot item
-    col_map: np.ndarray            # snapshot item -> model item position (-1 unknown)
+    item_vecs: np.ndarray  # (n_items of snapshot, factors)
+    item_known: np.ndarray  # bool per snapshot item
+    col_map: np.ndarray  # snapshot item -> model item position (-1 unknown)
 
-    def user_vecs(self, snap: SnapshotArrays, users: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+    def user_vecs(
+        self, snap: SnapshotArrays, users: np.ndarray, num_threads: int | None = None
+    ) -> np.ndarray:
         """Fold the users' snapshot history into the model's item factors."""
         hist = snap.interactions[np.asarray(users, dtype=np.int64)].tocoo()
         cols = self.col_map[hist.col]
         keep = cols >= 0
-        m = sp.csr_matrix((hist.data[keep], (hist.row[keep], cols[keep])),
-                          shape=(len(users), len(self.emb.item_ids)), dtype=np.float32)
+        m = sp.csr_matrix(
+            (hist.data[keep], (hist.row[keep], cols[keep])),
+            shape=(len(users), len(self.emb.item_ids)),
+            dtype=np.float32,
+        )
         return self.emb.fold_in(m, num_threads)
 
 
@@ -57,10 +63,18 @@ class ScoredCandidates:
     user_vecs: np.ndarray
 
 
-def scored_candidates(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarray,
-                      cfg: CandidateConfig, booster=None, allowed: np.ndarray | None = None,
-                      drift_boost: float = 1.0, num_iteration: int | None = None,
-                      num_threads: int = 2, lists: ItemLists | None = None) -> ScoredCandidates:
+def scored_candidates(
+    snap: SnapshotArrays,
+    view: EmbeddingView,
+    users: np.ndarray,
+    cfg: CandidateConfig,
+    booster=None,
+    allowed: np.ndarray | None = None,
+    drift_boost: float = 1.0,
+    num_iteration: int | None = None,
+    num_threads: int = 2,
+    lists: ItemLists | None = None,
+) -> ScoredCandidates:
     """Candidates and their features for `users`; ranker scores when a booster is given.
     `lists`: the snapshot's `item_lists`, when the caller keeps them across batches."""
     uv = view.user_vecs(snap, users, num_threads)
@@ -72,8 +86,9 @@ def scored_candidates(snap: SnapshotArrays, view: EmbeddingView, users: np.ndarr
     return ScoredCandidates(cands=cands, X=feats.X, scores=scores, user_vecs=uv)
 
 
-def top_k(row: np.ndarray, item: np.ndarray, score: np.ndarray, n_rows: int, k: int
-          ) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    row: np.ndarray, item: np.ndarray, score: np.ndarray, n_rows: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the k items with the highest score (ties, at float32 precision, by item):
     (items, scores), -1 / NaN padded."""
     order = row_value_order(row, score, item)
@@ -87,8 +102,13 @@ def top_k(row: np.ndarray, item: np.ndarray, score: np.ndarray, n_rows: int, k: 
     return recs, vals
 
 
-def fill_rows(items: np.ndarray, slots: np.ndarray, fallback: np.ndarray,
-              cats: np.ndarray | None = None, cap: int | None = None) -> np.ndarray:
+def fill_rows(
+    items: np.ndarray,
+    slots: np.ndarray,
+    fallback: np.ndarray,
+    cats: np.ndarray | None = None,
+    cap: int | None = None,
+) -> np.ndarray:
     """Fill -1 entries of `items` at column positions `slots` from `fallback`, in place and in
     order, skipping items already in the row and (with `cats`, `cap`) categories at their cap.
     Returns the mask of filled entries."""

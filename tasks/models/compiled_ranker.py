@@ -38,12 +38,18 @@ def compiled_ranker(booster_path: str) -> str | None:
 
         model = treelite.frontend.from_lightgbm(lgb.Booster(model_file=str(booster_path)))
         tmp = lib.with_name(f"{lib.stem}.{os.getpid()}.tmp.so")
-        tl2cgen.export_lib(model, toolchain=toolchain, libpath=str(tmp),
-                           params={"parallel_comp": max(1, model.num_tree // 16)},
-                           nthread=os.cpu_count() or 1)
+        tl2cgen.export_lib(
+            model,
+            toolchain=toolchain,
+            libpath=str(tmp),
+            params={"parallel_comp": max(1, model.num_tree // 16)},
+            nthread=os.cpu_count() or 1,
+        )
         os.replace(tmp, lib)  # whole or absent: concurrent scorers never load half a library
     except Exception as exc:  # noqa: BLE001 - any failure falls back to the interpreter
-        logger.warning("compiling %s failed (%s): scoring with LightGBM's predict", booster_path, exc)
+        logger.warning(
+            "compiling %s failed (%s): scoring with LightGBM's predict", booster_path, exc
+        )
         return None
     return str(lib)
 
@@ -56,9 +62,9 @@ class RankerScorer:
     import costs seconds in every fresh scoring worker."""
 
     booster_path: str
-    predictor: object | None        # tl2cgen.Predictor
+    predictor: object | None  # tl2cgen.Predictor
     num_threads: int
-    _booster: object = None         # lightgbm.Booster, loaded on first use
+    _booster: object = None  # lightgbm.Booster, loaded on first use
 
     @property
     def booster(self):
@@ -68,15 +74,19 @@ class RankerScorer:
             self._booster = lgb.Booster(model_file=str(self.booster_path))
         return self._booster
 
-    def predict(self, X: np.ndarray, num_iteration: int | None = None, num_threads: int | None = None
-                ) -> np.ndarray:
+    def predict(
+        self, X: np.ndarray, num_iteration: int | None = None, num_threads: int | None = None
+    ) -> np.ndarray:
         """Raw ranking scores (what `lightgbm.Booster.predict` returns for lambdarank)."""
         if self.predictor is None or num_iteration is not None:
-            return self.booster.predict(X, num_iteration=num_iteration,
-                                        num_threads=num_threads or self.num_threads)
+            return self.booster.predict(
+                X, num_iteration=num_iteration, num_threads=num_threads or self.num_threads
+            )
         import tl2cgen
 
-        return self.predictor.predict(tl2cgen.DMatrix(X, dtype="float32")).ravel().astype(np.float64)
+        return (
+            self.predictor.predict(tl2cgen.DMatrix(X, dtype="float32")).ravel().astype(np.float64)
+        )
 
     def feature_name(self) -> list[str]:
         names = booster_feature_names(self.booster_path)

@@ -15,14 +15,20 @@ logger = logging.getLogger(__name__)
 class RankerParams(BaseModel):
     """LightGBM lambdarank hyperparameters a user tunes (the one place of their defaults)."""
 
-    n_estimators: int = Field(150, ge=1, le=5000, description="Boosting rounds (early stopping may use fewer).")
+    n_estimators: int = Field(
+        150, ge=1, le=5000, description="Boosting rounds (early stopping may use fewer)."
+    )
     learning_rate: float = Field(0.1, gt=0, le=1)
     num_leaves: int = Field(31, ge=2, le=1024)
     min_data_in_leaf: int = Field(50, ge=1)
     early_stopping_rounds: int = Field(30, ge=1)
     compact_tolerance: float = Field(
-        0.005, ge=0, lt=1, description="Keep the fewest trees whose validation ndcg@10 is within this share of "
-        "the best: trees that add less cost scoring time without changing the lists.")
+        0.005,
+        ge=0,
+        lt=1,
+        description="Keep the fewest trees whose validation ndcg@10 is within this share of "
+        "the best: trees that add less cost scoring time without changing the lists.",
+    )
 
 
 _DEFAULT = RankerParams()
@@ -47,42 +53,72 @@ class LambdaRanker:
     label_gain: tuple[float, ...] = (0.0, 1.0, 3.0, 7.0)
     eval_at: int = 10
     early_stopping_rounds: int = _DEFAULT.early_stopping_rounds
-    compact_tolerance: float = _DEFAULT.compact_tolerance   # relative, see `fit`
+    compact_tolerance: float = _DEFAULT.compact_tolerance  # relative, see `fit`
     random_state: int = 42
     num_threads: int = 2
     booster: object = field(default=None, repr=False)
-    best_iteration: int = 0            # trees kept (after compaction)
-    stopped_iteration: int = 0         # best validation iteration found by early stopping
+    best_iteration: int = 0  # trees kept (after compaction)
+    stopped_iteration: int = 0  # best validation iteration found by early stopping
     best_score: float = float("nan")
 
     def lgb_params(self) -> dict:
         return {
-            "objective": "lambdarank", "metric": "ndcg", "eval_at": [self.eval_at],
-            "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_data_in_leaf, "feature_fraction": self.feature_fraction,
-            "bagging_fraction": self.bagging_fraction, "bagging_freq": 1,
-            "lambda_l2": self.lambda_l2, "label_gain": list(self.label_gain), "max_bin": self.max_bin,
-            "lambdarank_truncation_level": max(self.eval_at * 2, 20), "seed": self.random_state,
-            "deterministic": True, "force_row_wise": True, "num_threads": self.num_threads,
+            "objective": "lambdarank",
+            "metric": "ndcg",
+            "eval_at": [self.eval_at],
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1,
+            "lambda_l2": self.lambda_l2,
+            "label_gain": list(self.label_gain),
+            "max_bin": self.max_bin,
+            "lambdarank_truncation_level": max(self.eval_at * 2, 20),
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": self.num_threads,
             "verbosity": -1,
         }
 
-    def fit(self, X: np.ndarray, y: np.ndarray, group: np.ndarray, feature_names: list[str],
-            X_val: np.ndarray, y_val: np.ndarray, group_val: np.ndarray) -> LambdaRanker:
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        group: np.ndarray,
+        feature_names: list[str],
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        group_val: np.ndarray,
+    ) -> LambdaRanker:
         """Train on groups (`group` = rows per user, in row order); stop early on the validation groups."""
         import lightgbm as lgb
 
         if int(np.max(y, initial=0)) >= len(self.label_gain):
             raise ValueError(f"label {int(np.max(y))} has no gain in label_gain={self.label_gain}")
-        train = lgb.Dataset(X, y, group=group, feature_name=feature_names, free_raw_data=True,
-                            params={"max_bin": self.max_bin, "verbosity": -1})
+        train = lgb.Dataset(
+            X,
+            y,
+            group=group,
+            feature_name=feature_names,
+            free_raw_data=True,
+            params={"max_bin": self.max_bin, "verbosity": -1},
+        )
         valid = lgb.Dataset(X_val, y_val, group=group_val, reference=train)
         curve: dict = {}
         self.booster = lgb.train(
-            self.lgb_params(), train, num_boost_round=self.n_estimators, valid_sets=[valid],
+            self.lgb_params(),
+            train,
+            num_boost_round=self.n_estimators,
+            valid_sets=[valid],
             valid_names=["valid"],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False),
-                       lgb.record_evaluation(curve)])
+            callbacks=[
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                lgb.record_evaluation(curve),
+            ],
+        )
         # the fewest trees within compact_tolerance (relative) of the best validation score: on a
         # flat curve the last trees cost scoring time for a negligible gain
         valid_ndcg = np.asarray(curve["valid"][f"ndcg@{self.eval_at}"])
@@ -93,7 +129,9 @@ class LambdaRanker:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.booster.predict(X, num_iteration=self.best_iteration, num_threads=self.num_threads)
+        return self.booster.predict(
+            X, num_iteration=self.best_iteration, num_threads=self.num_threads
+        )
 
     def save(self, path: Path) -> Path:
         path = Path(path)
@@ -103,8 +141,10 @@ class LambdaRanker:
 
     def importance(self) -> tuple[list[str], np.ndarray]:
         """Feature names and total gain importance."""
-        return (list(self.booster.feature_name()),
-                self.booster.feature_importance("gain", iteration=self.best_iteration))
+        return (
+            list(self.booster.feature_name()),
+            self.booster.feature_importance("gain", iteration=self.best_iteration),
+        )
 
 
 @dataclass
@@ -129,7 +169,19 @@ def ranker_model_file(training_set_path: str, params: dict, seed: int, out_path:
     model.save(Path(out_path))
     names, gains = model.importance()
     seconds = time.perf_counter() - t0
-    logger.info("ranker: %d rows, %d trees kept of best iteration %d, valid ndcg@%d %.4f, %.1fs", len(y),
-                model.best_iteration, model.stopped_iteration, model.eval_at, model.best_score, seconds)
-    return RankerFile(str(out_path), model.best_iteration, model.best_score,
-                      {n: float(v) for n, v in zip(names, gains, strict=True)}, seconds)
+    logger.info(
+        "ranker: %d rows, %d trees kept of best iteration %d, valid ndcg@%d %.4f, %.1fs",
+        len(y),
+        model.best_iteration,
+        model.stopped_iteration,
+        model.eval_at,
+        model.best_score,
+        seconds,
+    )
+    return RankerFile(
+        str(out_path),
+        model.best_iteration,
+        model.best_score,
+        {n: float(v) for n, v in zip(names, gains, strict=True)},
+        seconds,
+    )

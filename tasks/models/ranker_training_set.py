@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from recpipe.errors import TrainingDataError
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig, item_lists
 from recpipe.tasks.candidates.ranker_features import FEATURE_NAMES
 from recpipe.tasks.common.row_order import positions_in_rows
 from recpipe.tasks.features.ranking_labels import LabelSet
 from recpipe.tasks.features.snapshot_arrays import SnapshotArrays
 from recpipe.tasks.models.candidate_scoring import EmbeddingView, scored_candidates
-
-from recpipe.errors import TrainingDataError
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +38,20 @@ class TrainingSet:
     def split(self) -> tuple[tuple, tuple]:
         row_valid = np.repeat(self.group_valid, self.group)
         tr, va = ~row_valid, row_valid
-        return ((self.X[tr], self.y[tr], self.group[~self.group_valid]),
-                (self.X[va], self.y[va], self.group[self.group_valid]))
+        return (
+            (self.X[tr], self.y[tr], self.group[~self.group_valid]),
+            (self.X[va], self.y[va], self.group[self.group_valid]),
+        )
 
     def save(self, path: Path) -> Path:
-        np.savez(path, X=self.X, y=self.y, group=self.group, group_valid=self.group_valid,
-                 names=np.array(self.names))
+        np.savez(
+            path,
+            X=self.X,
+            y=self.y,
+            group=self.group,
+            group_valid=self.group_valid,
+            names=np.array(self.names),
+        )
         return Path(path)
 
     @classmethod
@@ -52,10 +60,17 @@ class TrainingSet:
             return cls(z["X"], z["y"], z["group"], z["group_valid"], [str(n) for n in z["names"]])
 
 
-def ranker_training_set(snap: SnapshotArrays, view: EmbeddingView, labels: LabelSet,
-                        cand_cfg: CandidateConfig, max_users: int | None = None,
-                        valid_share: float = 0.2, seed: int = 42, batch_users: int = 5000,
-                        negatives_per_user: int = 40) -> TrainingSet:
+def ranker_training_set(
+    snap: SnapshotArrays,
+    view: EmbeddingView,
+    labels: LabelSet,
+    cand_cfg: CandidateConfig,
+    max_users: int | None = None,
+    valid_share: float = 0.2,
+    seed: int = 42,
+    batch_users: int = 5000,
+    negatives_per_user: int = 40,
+) -> TrainingSet:
     """Build (X, y, group) for labelled users known at the train cutoff.
 
     Every positive candidate is kept with a seeded sample of at most `negatives_per_user`
@@ -95,9 +110,13 @@ def ranker_training_set(snap: SnapshotArrays, view: EmbeddingView, labels: Label
     valid = rng.random(len(group)) < valid_share
     if len(group) >= 2 and not valid.any():
         valid[0] = True
-    return TrainingSet(X=np.concatenate(Xs) if Xs else np.zeros((0, len(FEATURE_NAMES)), np.float32),
-                       y=np.concatenate(ys) if ys else np.zeros(0, np.int32),
-                       group=group, group_valid=valid, names=list(FEATURE_NAMES))
+    return TrainingSet(
+        X=np.concatenate(Xs) if Xs else np.zeros((0, len(FEATURE_NAMES)), np.float32),
+        y=np.concatenate(ys) if ys else np.zeros(0, np.int32),
+        group=group,
+        group_valid=valid,
+        names=list(FEATURE_NAMES),
+    )
 
 
 @dataclass
@@ -109,8 +128,15 @@ class TrainingSetFile:
     seconds: float
 
 
-def ranker_training_set_file(warehouse: Path, snapshot: str, emb_path: str, cand_cfg: CandidateConfig,
-                             max_users: int, seed: int, out_path: str) -> TrainingSetFile:
+def ranker_training_set_file(
+    warehouse: Path,
+    snapshot: str,
+    emb_path: str,
+    cand_cfg: CandidateConfig,
+    max_users: int,
+    seed: int,
+    out_path: str,
+) -> TrainingSetFile:
     """Build the training set of snapshot `snapshot` (features) and its labels; save to `out_path`."""
     import time
 
@@ -122,12 +148,21 @@ def ranker_training_set_file(warehouse: Path, snapshot: str, emb_path: str, cand
     t0 = time.perf_counter()
     snap = snapshot_arrays(warehouse, snapshot)
     view = embedding_view(snap, ALSEmbeddings.load(emb_path))
-    ts = ranker_training_set(snap, view, label_set(warehouse, snapshot, snap.item_ids), cand_cfg,
-                             max_users=max_users, seed=seed)
+    ts = ranker_training_set(
+        snap,
+        view,
+        label_set(warehouse, snapshot, snap.item_ids),
+        cand_cfg,
+        max_users=max_users,
+        seed=seed,
+    )
     if len(ts.group) < 2:
-        raise TrainingDataError(f"only {len(ts.group)} users with a positive among their candidates in the "
-                         "training window: too little data to train a ranker (use a longer "
-                         "label horizon or more history)")
+        raise TrainingDataError(
+            f"only {len(ts.group)} users with a positive among their candidates in the "
+            "training window: too little data to train a ranker (use a longer "
+            "label horizon or more history)"
+        )
     ts.save(Path(out_path))
-    return TrainingSetFile(str(out_path), len(ts.y), len(ts.group), int((ts.y > 0).sum()),
-                           time.perf_counter() - t0)
+    return TrainingSetFile(
+        str(out_path), len(ts.y), len(ts.group), int((ts.y > 0).sum()), time.perf_counter() - t0
+    )

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from recpipe.tasks.candidates.candidate_sets import CandidateConfig
-from recpipe.tasks.models.compiled_ranker import compiled_ranker
 
 from recpipe.errors import InputError
+from recpipe.tasks.candidates.candidate_sets import CandidateConfig
+from recpipe.tasks.models.compiled_ranker import compiled_ranker
 
 
 @dataclass
@@ -19,19 +19,24 @@ class ScoringModel:
     run_id: str
     booster_path: str
     mf_path: str
-    ranker_lib: str | None = None   # the booster compiled to native code, when a compiler is present
+    ranker_lib: str | None = None  # the booster compiled to native code, when a compiler is present
     candidates: CandidateConfig = field(default_factory=CandidateConfig)  # as the model was trained
 
 
 def trained_candidates(run_params: dict[str, str]) -> CandidateConfig:
     """The candidate settings a model was trained with, from its run's `candidates.*` params;
     defaults for settings the run did not log (models trained before a setting existed)."""
-    given = {f.name: int(float(run_params[f"candidates.{f.name}"])) for f in fields(CandidateConfig)
-             if f"candidates.{f.name}" in run_params}
+    given = {
+        f.name: int(float(run_params[f"candidates.{f.name}"]))
+        for f in fields(CandidateConfig)
+        if f"candidates.{f.name}" in run_params
+    }
     return CandidateConfig(**given)
 
 
-def scoring_model(tracking_uri: str, model_name: str, version_or_alias: str, dest: Path) -> ScoringModel:
+def scoring_model(
+    tracking_uri: str, model_name: str, version_or_alias: str, dest: Path
+) -> ScoringModel:
     """Download `model_name` @ `version_or_alias` ("champion" or a number): booster file, MF factors
     and the candidate settings it was trained with (scoring must generate candidates the same way)."""
     from recpipe.tasks.registry.model_registry import load_model_version
@@ -40,8 +45,14 @@ def scoring_model(tracking_uri: str, model_name: str, version_or_alias: str, des
     booster_path = Path(dest) / f"v{loaded.version}" / "booster.lgb"
     booster_path.parent.mkdir(parents=True, exist_ok=True)
     loaded.booster.save_model(str(booster_path))
-    return ScoringModel(str(loaded.version), loaded.run_id, str(booster_path), str(loaded.mf_path),
-                        compiled_ranker(str(booster_path)), trained_candidates(loaded.params))
+    return ScoringModel(
+        str(loaded.version),
+        loaded.run_id,
+        str(booster_path),
+        str(loaded.mf_path),
+        compiled_ranker(str(booster_path)),
+        trained_candidates(loaded.params),
+    )
 
 
 def exclusion_list(path: str | None) -> tuple:

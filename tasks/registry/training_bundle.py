@@ -7,9 +7,17 @@ from pathlib import Path
 from recpipe.tasks.registry.model_registry import TrainedBundle, flatten_params
 
 
-def training_bundle(ranker, serve_embeddings, params: dict, record, report_files: list[str]) -> TrainedBundle:
+def training_bundle(
+    ranker, serve_embeddings, params: dict, record, report_files: list[str]
+) -> TrainedBundle:
     """The bundle to log and register: the ranker's booster, the serve snapshot's ALS factors,
     every parameter flattened (`als.factors`, `candidates.n_mf` ...), metrics and tags."""
-    return TrainedBundle(booster_path=Path(ranker.path), mf_path=Path(serve_embeddings.path),
-                         feature_names=list(ranker.importance), params=flatten_params(params),
-                         metrics=record.metrics, tags=record.tags, artifacts=[Path(f) for f in report_files])
+    return TrainedBundle(
+        booster_path=Path(ranker.path),
+        mf_path=Path(serve_embeddings.path),
+        feature_names=list(ranker.importance),
+        params=flatten_params(params),
+        metrics=record.metrics,
+        tags=record.tags,
+        artifacts=[Path(f) for f in report_files],
+    )

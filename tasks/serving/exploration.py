@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
-from recpipe.tasks.features.snapshot_arrays import ITEM_FEATURES, SnapshotArrays
 from scipy.special import betaincinv, expit, logit
+
+from recpipe.tasks.features.snapshot_arrays import ITEM_FEATURES, SnapshotArrays
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -29,28 +30,37 @@ _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 class ExploreConfig:
     """Thompson-sampling exploration: how many slots, where, and the Beta priors."""
 
-    share: float = Field(0.1, ge=0, le=0.5, description="Share of slots filled by exploration; 0 disables.")
+    share: float = Field(
+        0.1, ge=0, le=0.5, description="Share of slots filled by exploration; 0 disables."
+    )
     positions: tuple[int, ...] | None = Field(
-        None, description="1-based slots for explored items; default spread over the list.")
+        None, description="1-based slots for explored items; default spread over the list."
+    )
     new_item_days: float = Field(
-        14.0, gt=0, description="Items younger than this get an optimistic exploration prior.")
-    pool_size: int = Field(200, ge=1, description="Items eligible for exploration (by posterior mean).")
+        14.0, gt=0, description="Items younger than this get an optimistic exploration prior."
+    )
+    pool_size: int = Field(
+        200, ge=1, description="Items eligible for exploration (by posterior mean)."
+    )
     prior_a: float = Field(1.0, gt=0, description="Beta prior successes.")
     prior_b: float = Field(20.0, gt=0, description="Beta prior failures.")
     new_item_prior_a: float = Field(3.0, gt=0, description="Beta prior successes of new items.")
     seed: int = Field(0, description="Exploration seed (per user and run).")
-    propensity_draws: int = Field(2000, ge=1, description="Draws estimating each explored row's propensity.")
+    propensity_draws: int = Field(
+        2000, ge=1, description="Draws estimating each explored row's propensity."
+    )
     quantile_levels: int = Field(
-        512, ge=2, description="Grid of the tabulated inverse CDFs (even in logit u).")
+        512, ge=2, description="Grid of the tabulated inverse CDFs (even in logit u)."
+    )
 
 
 @dataclass
 class ExplorePool:
-    items: np.ndarray       # snapshot item positions
+    items: np.ndarray  # snapshot item positions
     a: np.ndarray
     b: np.ndarray
     propensity: np.ndarray  # per pool item
-    quantiles: np.ndarray   # (pool, levels): inverse CDF at u = (j + 0.5) / levels
+    quantiles: np.ndarray  # (pool, levels): inverse CDF at u = (j + 0.5) / levels
 
 
 def n_explore_slots(k: int, cfg: ExploreConfig) -> int:
@@ -70,7 +80,9 @@ def explore_positions(k: int, cfg: ExploreConfig) -> np.ndarray:
     return np.array([int((j + 0.5) * k / n) for j in range(n)], dtype=np.int64)
 
 
-def explore_pool(snap: SnapshotArrays, allowed: np.ndarray, k: int, cfg: ExploreConfig) -> ExplorePool:
+def explore_pool(
+    snap: SnapshotArrays, allowed: np.ndarray, k: int, cfg: ExploreConfig
+) -> ExplorePool:
     """Candidate items for exploration: new items first, then the least-viewed allowed items."""
     f = snap.item_feats
     views = np.nan_to_num(f[:, ITEM_FEATURES.index("n_users_all")], nan=0.0)
@@ -83,15 +95,21 @@ def explore_pool(snap: SnapshotArrays, allowed: np.ndarray, k: int, cfg: Explore
     b = cfg.prior_b + np.maximum(views[order] - conv[order], 0.0)
     n = min(n_explore_slots(k, cfg), len(order))
     quantiles = beta_quantiles(a, b, cfg.quantile_levels)
-    pool = ExplorePool(items=order.astype(np.int64), a=a, b=b, propensity=np.zeros(len(order)),
-                       quantiles=quantiles)
+    pool = ExplorePool(
+        items=order.astype(np.int64), a=a, b=b, propensity=np.zeros(len(order)), quantiles=quantiles
+    )
     if n and len(order):
         rng = np.random.default_rng(cfg.seed)
         draws = beta_draws(pool, rng.random((cfg.propensity_draws, len(order))))
-        top = np.argpartition(-draws, n - 1, axis=1)[:, :n] if n < len(order) else \
-            np.tile(np.arange(len(order)), (cfg.propensity_draws, 1))
+        top = (
+            np.argpartition(-draws, n - 1, axis=1)[:, :n]
+            if n < len(order)
+            else np.tile(np.arange(len(order)), (cfg.propensity_draws, 1))
+        )
         # floored at one draw: an item that can be shown never has propensity 0 (1/p stays finite)
-        pool.propensity = np.maximum(np.bincount(top.ravel(), minlength=len(order)), 1) / cfg.propensity_draws
+        pool.propensity = (
+            np.maximum(np.bincount(top.ravel(), minlength=len(order)), 1) / cfg.propensity_draws
+        )
     return pool
 
 
@@ -107,11 +125,13 @@ def user_hashes(user_ids: np.ndarray, seed: int) -> np.ndarray:
     """A stable 64-bit hash per user id (any id type) and run seed."""
     out = np.empty(len(user_ids), dtype=np.uint64)
     for i, u in enumerate(user_ids):
-        out[i] = int.from_bytes(hashlib.blake2b(f"{seed}|{u}".encode(), digest_size=8).digest(), "little")
+        out[i] = int.from_bytes(
+            hashlib.blake2b(f"{seed}|{u}".encode(), digest_size=8).digest(), "little"
+        )
     return out
 
 
-_TAIL = 1e-6   # draws beyond the 1e-6 and 1 - 1e-6 quantiles are held there
+_TAIL = 1e-6  # draws beyond the 1e-6 and 1 - 1e-6 quantiles are held there
 _LOGIT_SPAN = float(np.log((1 - _TAIL) / _TAIL))
 
 

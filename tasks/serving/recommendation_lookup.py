@@ -6,10 +6,10 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-from recpipe.tasks.ingest import event_lake
-from recpipe.tasks.serving.recommendation_publishing import current_version, version_files
 
 from recpipe.errors import NoDataError
+from recpipe.tasks.ingest import event_lake
+from recpipe.tasks.serving.recommendation_publishing import current_version, version_files
 
 
 def user_list(recs_dir: Path, lake_dir: Path, user_id: str) -> tuple[str | None, pd.DataFrame]:
@@ -23,7 +23,12 @@ def user_list(recs_dir: Path, lake_dir: Path, user_id: str) -> tuple[str | None,
     if items:
         con.read_parquet(items).create_view("catalog")
     else:
-        con.sql("select null as item_id, null::varchar as category where false").create_view("catalog")
-    df = con.execute("select r.*, c.category from recs r left join catalog c on r.item_id = c.item_id "
-                     "where cast(r.user_id as varchar) = $user order by r.rank", {"user": str(user_id)}).df()
+        con.sql("select null as item_id, null::varchar as category where false").create_view(
+            "catalog"
+        )
+    df = con.execute(
+        "select r.*, c.category from recs r left join catalog c on r.item_id = c.item_id "
+        "where cast(r.user_id as varchar) = $user order by r.rank",
+        {"user": str(user_id)},
+    ).df()
     return version, df

@@ -23,10 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-from recpipe.tasks.common.expectation_suites import SuiteResult, validate_frame
-from recpipe.tasks.common.sql_files import query
 
 from recpipe.errors import PublishError
+from recpipe.tasks.common.expectation_suites import SuiteResult, validate_frame
+from recpipe.tasks.common.sql_files import query
 
 logger = logging.getLogger(__name__)
 POINTER = "CURRENT"
@@ -71,8 +71,9 @@ def version_files(recs_dir: Path, version: str) -> list[str]:
     return sorted(str(p) for p in (Path(recs_dir) / version).glob("part-*.parquet"))
 
 
-def recommendation_checks(recs_dir: Path, version: str, blocked_items: list, k: int,
-                          n_users: int) -> SuiteResult:
+def recommendation_checks(
+    recs_dir: Path, version: str, blocked_items: list, k: int, n_users: int
+) -> SuiteResult:
     """Run the `recommendations` suite on per-user aggregates of `version` computed in DuckDB."""
     files = version_files(recs_dir, version)
     if not files:
@@ -115,11 +116,15 @@ def ensure_view(recs_dir: Path, warehouse: Path) -> str | None:
     if not _SAFE_PATH.match(glob_path):  # the path is interpolated: a view cannot take parameters
         raise ValueError(f"refusing to create a view over an unusual path {glob_path!r}")
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(f"create or replace view recommendations as select * from read_parquet('{glob_path}', hive_partitioning = false)")
+        con.execute(
+            f"create or replace view recommendations as select * from read_parquet('{glob_path}', hive_partitioning = false)"
+        )
     return version
 
 
-def published_version(recs_dir: Path, version: str, warehouse: Path, retention: int) -> PublishResult:
+def published_version(
+    recs_dir: Path, version: str, warehouse: Path, retention: int
+) -> PublishResult:
     """Make `version` current (atomic pointer swap), re-point the view, drop old versions."""
     recs_dir = Path(recs_dir)
     previous = current_version(recs_dir)
@@ -129,8 +134,11 @@ def published_version(recs_dir: Path, version: str, warehouse: Path, retention: 
     except duckdb.IOException as exc:
         # another process holds warehouse.duckdb (DuckDB allows one writer): the version is
         # published (CURRENT is the source of truth); the view is re-pointed by the next run
-        logger.warning("published %s but could not re-point the DuckDB view: %s", version,
-                       str(exc).splitlines()[0])
+        logger.warning(
+            "published %s but could not re-point the DuckDB view: %s",
+            version,
+            str(exc).splitlines()[0],
+        )
     removed = prune_versions(recs_dir, retention)
     logger.info("published %s (previous %s)", version, previous)
     return PublishResult(version, str(recs_dir / version), previous, removed)
@@ -141,7 +149,7 @@ def prune_versions(recs_dir: Path, retention: int) -> list[str]:
     recs_dir = Path(recs_dir)
     current = current_version(recs_dir)
     versions = sorted(p.name for p in recs_dir.glob("v=*") if p.is_dir())
-    keep = set(versions[-max(retention, 1):]) | ({current} if current else set())
+    keep = set(versions[-max(retention, 1) :]) | ({current} if current else set())
     removed = [v for v in versions if v not in keep]
     for v in removed:
         shutil.rmtree(recs_dir / v, ignore_errors=True)
@@ -167,12 +175,21 @@ def pending_version(recs_dir: Path) -> Iterator[tuple[str, Path]]:
         raise
 
 
-def checked_version(recs_dir: Path, version: str, warehouse: Path, blocked_items: list, k: int,
-                    n_users: int, retention: int) -> PublishResult:
+def checked_version(
+    recs_dir: Path,
+    version: str,
+    warehouse: Path,
+    blocked_items: list,
+    k: int,
+    n_users: int,
+    retention: int,
+) -> PublishResult:
     """Check `version` with the recommendations suite and publish it only if every check passes
     (raises `PublishError` naming the failures otherwise)."""
     checks = recommendation_checks(recs_dir, version, blocked_items, k, n_users)
     if not checks.success:
-        raise PublishError(f"version {version} failed its checks, previous version stays current: "
-                           f"{checks.failures()}")
+        raise PublishError(
+            f"version {version} failed its checks, previous version stays current: "
+            f"{checks.failures()}"
+        )
     return published_version(recs_dir, version, warehouse, retention)

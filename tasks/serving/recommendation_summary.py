@@ -26,24 +26,51 @@ class RecommendSummary:
         return self.n_users / max(self.scoring_seconds, 1e-9)
 
     def as_dict(self) -> dict:
-        return {"version": self.version, "path": self.path, "previous": self.previous,
-                "n_users": self.n_users, "n_rows": self.n_rows, "by_source": self.by_source,
-                "model_version": self.model_version, "scoring_seconds": self.scoring_seconds,
-                "n_shards": self.n_shards}
+        return {
+            "version": self.version,
+            "path": self.path,
+            "previous": self.previous,
+            "n_users": self.n_users,
+            "n_rows": self.n_rows,
+            "by_source": self.by_source,
+            "model_version": self.model_version,
+            "scoring_seconds": self.scoring_seconds,
+            "n_shards": self.n_shards,
+        }
 
 
-def recommend_summary(shards: list, scope, model, published, model_name: str, as_of: datetime,
-                      scoring_seconds: float, workers: int) -> RecommendSummary:
+def recommend_summary(
+    shards: list,
+    scope,
+    model,
+    published,
+    model_name: str,
+    as_of: datetime,
+    scoring_seconds: float,
+    workers: int,
+) -> RecommendSummary:
     """Sum the shards' rows (in total and by source) and describe the published version."""
     n_rows = sum(r.n_rows for r in shards)
     by_source: dict[str, int] = {}
     for r in shards:
         for k, v in r.by_source.items():
             by_source[k] = by_source.get(k, 0) + v
-    markdown = (f"### Recommendations {published.version}\n\nmodel {model_name} v{model.version} "
-                f"(run {model.run_id}), as of {as_of.isoformat()}\n\n{scope.n_users:,} users, {n_rows:,} rows, "
-                f"K={scope.k}; rows by source: {by_source}\n\nscoring {scoring_seconds:.1f}s = "
-                f"{scope.n_users / max(scoring_seconds, 1e-9):,.0f} users/s ({len(shards)} shards, {workers} "
-                f"worker{'s' if workers > 1 else ''})\n\npath: {published.path}")
-    return RecommendSummary(published.version, published.path, published.previous, scope.n_users, n_rows,
-                            by_source, model.version, scoring_seconds, len(shards), markdown)
+    markdown = (
+        f"### Recommendations {published.version}\n\nmodel {model_name} v{model.version} "
+        f"(run {model.run_id}), as of {as_of.isoformat()}\n\n{scope.n_users:,} users, {n_rows:,} rows, "
+        f"K={scope.k}; rows by source: {by_source}\n\nscoring {scoring_seconds:.1f}s = "
+        f"{scope.n_users / max(scoring_seconds, 1e-9):,.0f} users/s ({len(shards)} shards, {workers} "
+        f"worker{'s' if workers > 1 else ''})\n\npath: {published.path}"
+    )
+    return RecommendSummary(
+        published.version,
+        published.path,
+        published.previous,
+        scope.n_users,
+        n_rows,
+        by_source,
+        model.version,
+        scoring_seconds,
+        len(shards),
+        markdown,
+    )

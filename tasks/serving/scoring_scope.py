@@ -21,7 +21,13 @@ def scoring_scope(warehouse: Path, top_k: int, exclude_items: tuple) -> ScoringS
     with duckdb.connect(str(warehouse), read_only=True) as con:
         n_users = con.sql("select count(*) from serve.user_universe").fetchall()[0][0]
         items = con.sql("select item_id, available from serve.item_features").df()
-    excluded = set(np.asarray(exclude_items, dtype=items["item_id"].dtype).tolist()) if exclude_items else set()
+    excluded = (
+        set(np.asarray(exclude_items, dtype=items["item_id"].dtype).tolist())
+        if exclude_items
+        else set()
+    )
     blocked_mask = ~items["available"].to_numpy(bool) | items["item_id"].isin(excluded).to_numpy()
     blocked = items.loc[blocked_mask, "item_id"].tolist()
-    return ScoringScope(int(n_users), blocked, int(min(top_k, len(items) - int(blocked_mask.sum()))))
+    return ScoringScope(
+        int(n_users), blocked, int(min(top_k, len(items) - int(blocked_mask.sum())))
+    )

@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
+
+from recpipe.contract import RECOMMENDATION_SOURCES
 from recpipe.tasks.candidates.candidate_sets import (
     CandidateConfig,
     ItemLists,
@@ -58,8 +60,6 @@ from recpipe.tasks.serving.exploration import (
     user_hashes,
 )
 
-from recpipe.contract import RECOMMENDATION_SOURCES
-
 logger = logging.getLogger(__name__)
 SOURCE_NAMES = RECOMMENDATION_SOURCES
 _F = {n: i for i, n in enumerate(FEATURE_NAMES)}
@@ -70,22 +70,37 @@ class RecommendConfig:
     """Business rules and list shape of one scoring run (the one place of their defaults)."""
 
     top_k: int = Field(20, ge=1, le=500, description="Items per user.")
-    cold_max_events: int = Field(3, ge=0, description="Users with fewer events get the cold-start list.")
+    cold_max_events: int = Field(
+        3, ge=0, description="Users with fewer events get the cold-start list."
+    )
     repurchase: str = Field(
-        "auto", pattern="^(auto|exclude|ranker)$",
+        "auto",
+        pattern="^(auto|exclude|ranker)$",
         description="Already-bought items: auto = hide them only in categories nobody re-buys; "
-        "exclude = hide all bought within the window; ranker = leave to the model.")
+        "exclude = hide all bought within the window; ranker = leave to the model.",
+    )
     repurchase_window_days: float = Field(
-        365.0, gt=0, description="Purchases older than this do not count for the rule.")
+        365.0, gt=0, description="Purchases older than this do not count for the rule."
+    )
     durable_repeat_rate: float = Field(
-        0.05, ge=0, le=1, description="auto: categories re-bought by fewer buyers than this are durable.")
-    category_cap: int | None = Field(None, ge=1, description="At most this many items per category in a list.")
+        0.05,
+        ge=0,
+        le=1,
+        description="auto: categories re-bought by fewer buyers than this are durable.",
+    )
+    category_cap: int | None = Field(
+        None, ge=1, description="At most this many items per category in a list."
+    )
     exclude_items: tuple = Field((), description="Items never to show.")
-    drift_threshold: float = Field(0.3, ge=0, description="Category-mix distance above which a user drifts.")
+    drift_threshold: float = Field(
+        0.3, ge=0, description="Category-mix distance above which a user drifts."
+    )
     drift_boost: float = Field(
-        1.0, ge=0, description="How strongly a drifting user's recent categories are weighted up.")
+        1.0, ge=0, description="How strongly a drifting user's recent categories are weighted up."
+    )
     batch_users: int = Field(
-        2000, ge=1, description="Users scored together; smaller batches reuse memory better.")
+        2000, ge=1, description="Users scored together; smaller batches reuse memory better."
+    )
     threads: int = Field(2, ge=1, description="Per shard: LightGBM and the MF top-N search.")
     candidates: CandidateConfig = Field(default_factory=CandidateConfig)
     explore: ExploreConfig = Field(default_factory=ExploreConfig)
@@ -125,8 +140,9 @@ def spread_popular(snap: SnapshotArrays, allowed: np.ndarray, n: int) -> np.ndar
     return idx[final][:n]
 
 
-def _bought_excluded(snap: SnapshotArrays, users: np.ndarray, items: np.ndarray,
-                     cfg: RecommendConfig) -> np.ndarray:
+def _bought_excluded(
+    snap: SnapshotArrays, users: np.ndarray, items: np.ndarray, cfg: RecommendConfig
+) -> np.ndarray:
     """True for (user, item) pairs the re-purchase rule hides (arrays of equal length)."""
     if cfg.repurchase == "ranker":
         return np.zeros(len(items), dtype=bool)
@@ -135,18 +151,24 @@ def _bought_excluded(snap: SnapshotArrays, users: np.ndarray, items: np.ndarray,
     pos, found = snap.user_item_lookup(users, items)
     n_purch = np.zeros(len(items))
     since = np.full(len(items), np.inf)
-    n_purch[found] = np.nan_to_num(snap.ui_feats[pos[found], USER_ITEM_FEATURES.index("n_purchases")], nan=0.0)
+    n_purch[found] = np.nan_to_num(
+        snap.ui_feats[pos[found], USER_ITEM_FEATURES.index("n_purchases")], nan=0.0
+    )
     since[found] = np.nan_to_num(
-        snap.ui_feats[pos[found], USER_ITEM_FEATURES.index("days_since_last_purchase")], nan=np.inf)
+        snap.ui_feats[pos[found], USER_ITEM_FEATURES.index("days_since_last_purchase")], nan=np.inf
+    )
     mask = (n_purch > 0) & (since <= cfg.repurchase_window_days)
     if cfg.repurchase == "auto":
-        repeat_rate = np.nan_to_num(snap.item_feats[items, ITEM_FEATURES.index("category_repeat_rate")], nan=0.0)
+        repeat_rate = np.nan_to_num(
+            snap.item_feats[items, ITEM_FEATURES.index("category_repeat_rate")], nan=0.0
+        )
         mask &= repeat_rate < cfg.durable_repeat_rate
     return mask
 
 
-def _drift_adjusted(scores: np.ndarray, row: np.ndarray, X: np.ndarray, n_rows: int,
-                    cfg: RecommendConfig) -> np.ndarray:
+def _drift_adjusted(
+    scores: np.ndarray, row: np.ndarray, X: np.ndarray, n_rows: int, cfg: RecommendConfig
+) -> np.ndarray:
     """Add drift_boost x (user's score spread) x drift of the item's category for drifting users.
 
     `cat.drift` is short-term minus long-term share, and 0 when the user has no recent events,
@@ -170,8 +192,9 @@ def _drift_adjusted(scores: np.ndarray, row: np.ndarray, X: np.ndarray, n_rows: 
     return scores + np.where(drifting, cfg.drift_boost * spread[row] * drift, 0.0)
 
 
-def _category_capped(row: np.ndarray, item: np.ndarray, score: np.ndarray, cats: np.ndarray,
-                     cap: int | None) -> np.ndarray:
+def _category_capped(
+    row: np.ndarray, item: np.ndarray, score: np.ndarray, cats: np.ndarray, cap: int | None
+) -> np.ndarray:
     """Mask keeping at most `cap` best-scored items per (user, category)."""
     if not cap or len(row) == 0:
         return np.ones(len(row), dtype=bool)
@@ -183,17 +206,35 @@ def _category_capped(row: np.ndarray, item: np.ndarray, score: np.ndarray, cats:
     return keep
 
 
-def _coldstart_lists(snap: SnapshotArrays, users: np.ndarray, allowed: np.ndarray, k: int,
-                     cap: int | None, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _coldstart_lists(
+    snap: SnapshotArrays,
+    users: np.ndarray,
+    allowed: np.ndarray,
+    k: int,
+    cap: int | None,
+    spread: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Trending items in the categories of the users' events (affinity-weighted), then popular
     items spread over categories; score is 1/rank (the list is ordered, not scored)."""
     f = snap.item_feats
-    trend = np.nan_to_num(f[:, ITEM_FEATURES.index("n_users_7d")] * f[:, ITEM_FEATURES.index("trend")]
-                          + 0.1 * f[:, ITEM_FEATURES.index("n_users_30d")], nan=0.0) * allowed
-    per_cat = csr_row_topn(sp.csr_matrix((trend, (snap.item_category, np.arange(snap.n_items))),
-                                         shape=(len(snap.categories), snap.n_items)), k)
-    cat_items = sp.csr_matrix((per_cat.score, (per_cat.row, per_cat.item)),
-                              shape=(len(snap.categories), snap.n_items))
+    trend = (
+        np.nan_to_num(
+            f[:, ITEM_FEATURES.index("n_users_7d")] * f[:, ITEM_FEATURES.index("trend")]
+            + 0.1 * f[:, ITEM_FEATURES.index("n_users_30d")],
+            nan=0.0,
+        )
+        * allowed
+    )
+    per_cat = csr_row_topn(
+        sp.csr_matrix(
+            (trend, (snap.item_category, np.arange(snap.n_items))),
+            shape=(len(snap.categories), snap.n_items),
+        ),
+        k,
+    )
+    cat_items = sp.csr_matrix(
+        (per_cat.score, (per_cat.row, per_cat.item)), shape=(len(snap.categories), snap.n_items)
+    )
     top = csr_row_topn(snap.affinity[users] @ cat_items, 3 * k)
     keep = _category_capped(top.row, top.item, top.score, snap.item_category[top.item], cap)
     items, _ = top_k(top.row[keep], top.item[keep], top.score[keep], len(users), k)
@@ -206,8 +247,14 @@ def _coldstart_lists(snap: SnapshotArrays, users: np.ndarray, allowed: np.ndarra
     return items, score
 
 
-def _explore_picks(draws: np.ndarray, pool_items: np.ndarray, pool_cats: np.ndarray,
-                   ranked_cats: np.ndarray, n_exp: int, cap: int | None) -> np.ndarray:
+def _explore_picks(
+    draws: np.ndarray,
+    pool_items: np.ndarray,
+    pool_cats: np.ndarray,
+    ranked_cats: np.ndarray,
+    n_exp: int,
+    cap: int | None,
+) -> np.ndarray:
     """Indices into the pool of the n_exp best draws per user, respecting the category cap."""
     draws = draws.copy()
     picks = np.full((draws.shape[0], n_exp), -1, dtype=np.int64)
@@ -223,12 +270,17 @@ def _explore_picks(draws: np.ndarray, pool_items: np.ndarray, pool_cats: np.ndar
         picks[ok, j] = best[ok]
         draws[rows[ok], best[ok]] = -np.inf
         if cap:
-            counts[rows[ok]] += (pool_cats[None, :] == pool_cats[best[ok]][:, None])
+            counts[rows[ok]] += pool_cats[None, :] == pool_cats[best[ok]][:, None]
     return picks
 
 
-def _explore_taken(snap: SnapshotArrays, users: np.ndarray, ranked: np.ndarray, pool_items: np.ndarray,
-                   cfg: RecommendConfig) -> np.ndarray:
+def _explore_taken(
+    snap: SnapshotArrays,
+    users: np.ndarray,
+    ranked: np.ndarray,
+    pool_items: np.ndarray,
+    cfg: RecommendConfig,
+) -> np.ndarray:
     """(users, pool) mask of pool items a user may not explore: already in the ranked part of
     the list, or hidden by the re-purchase rule (checked only where the user met the item)."""
     n_pool = len(pool_items)
@@ -244,9 +296,19 @@ def _explore_taken(snap: SnapshotArrays, users: np.ndarray, ranked: np.ndarray, 
     return taken
 
 
-def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarray,
-              exp_items: np.ndarray, exp_score: np.ndarray, exp_prop: np.ndarray,
-              positions: np.ndarray, fallback: np.ndarray, cats: np.ndarray, cap: int | None, k: int):
+def _assemble(
+    ranked: np.ndarray,
+    ranked_score: np.ndarray,
+    ranked_src: np.ndarray,
+    exp_items: np.ndarray,
+    exp_score: np.ndarray,
+    exp_prop: np.ndarray,
+    positions: np.ndarray,
+    fallback: np.ndarray,
+    cats: np.ndarray,
+    cap: int | None,
+    k: int,
+):
     """Explored items at `positions`, ranked items elsewhere in order; empty non-explore slots
     are filled in place from `fallback` (source `popular`). Slots left empty (catalogue
     exhausted) stay -1 and are dropped when the rows are written."""
@@ -257,7 +319,11 @@ def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarr
     prop = np.full((n, k), np.nan)
     other = np.setdiff1d(np.arange(k), positions)
     m = min(len(other), ranked.shape[1])
-    items[:, other[:m]], score[:, other[:m]], src[:, other[:m]] = ranked[:, :m], ranked_score[:, :m], ranked_src[:, :m]
+    items[:, other[:m]], score[:, other[:m]], src[:, other[:m]] = (
+        ranked[:, :m],
+        ranked_score[:, :m],
+        ranked_src[:, :m],
+    )
     if len(positions):
         cols = positions[: exp_items.shape[1]]
         ok = exp_items >= 0
@@ -271,8 +337,18 @@ def _assemble(ranked: np.ndarray, ranked_score: np.ndarray, ranked_src: np.ndarr
     return items, score, src, prop
 
 
-def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg: RecommendConfig,
-                    allowed: np.ndarray, pool, fallback: np.ndarray, seed: int, lists: ItemLists | None = None):
+def recommend_batch(
+    snap: SnapshotArrays,
+    view,
+    booster,
+    users: np.ndarray,
+    cfg: RecommendConfig,
+    allowed: np.ndarray,
+    pool,
+    fallback: np.ndarray,
+    seed: int,
+    lists: ItemLists | None = None,
+):
     """Top-K (items, scores, sources, propensities) for snapshot users `users`; `lists` are the
     shard's `item_lists` for `cfg.candidates` and `allowed`."""
     k = cfg.top_k
@@ -287,8 +363,16 @@ def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg:
     cats = snap.item_category
     if warm.any():
         wu = users[warm]
-        sc = scored_candidates(snap, view, wu, cfg.candidates, booster=booster, allowed=allowed,
-                               num_threads=cfg.threads, lists=lists)
+        sc = scored_candidates(
+            snap,
+            view,
+            wu,
+            cfg.candidates,
+            booster=booster,
+            allowed=allowed,
+            num_threads=cfg.threads,
+            lists=lists,
+        )
         c = sc.cands
         scores = _drift_adjusted(sc.scores, c.row, sc.X, len(wu), cfg)
         keep = ~_bought_excluded(snap, wu[c.row], c.item, cfg)
@@ -307,19 +391,42 @@ def recommend_batch(snap: SnapshotArrays, view, booster, users: np.ndarray, cfg:
         raw = thompson_draws(pool, user_hashes(snap.user_ids[users], seed))
         draws = np.where(_explore_taken(snap, users, ranked, pool.items, cfg), -np.inf, raw)
         ranked_cats = np.where(ranked >= 0, cats[np.maximum(ranked, 0)], -1)
-        pick = _explore_picks(draws, pool.items, cats[pool.items], ranked_cats, n_exp, cfg.category_cap)
+        pick = _explore_picks(
+            draws, pool.items, cats[pool.items], ranked_cats, n_exp, cfg.category_cap
+        )
         ok = pick >= 0
         safe = np.maximum(pick, 0)
         exp_items = np.where(ok, pool.items[safe], -1)
         exp_score = np.where(ok, np.take_along_axis(raw, safe, axis=1), np.nan)
         exp_prop = np.where(ok, pool.propensity[safe], np.nan)
-    return _assemble(ranked, ranked_score, ranked_src, exp_items, exp_score, exp_prop,
-                     positions, fallback, cats, cfg.category_cap, k)
+    return _assemble(
+        ranked,
+        ranked_score,
+        ranked_src,
+        exp_items,
+        exp_score,
+        exp_prop,
+        positions,
+        fallback,
+        cats,
+        cfg.category_cap,
+        k,
+    )
 
 
-def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_path: str, mf_path: str,
-                         cfg: RecommendConfig, model_version: str, run_id: str, generated_at: datetime,
-                         out_path: str, ranker_lib: str | None = None) -> ShardResult:
+def user_recommendations(
+    warehouse: Path,
+    shard: int,
+    n_shards: int,
+    booster_path: str,
+    mf_path: str,
+    cfg: RecommendConfig,
+    model_version: str,
+    run_id: str,
+    generated_at: datetime,
+    out_path: str,
+    ranker_lib: str | None = None,
+) -> ShardResult:
     """Score every user of shard `shard` of `n_shards` and write their rows to `out_path` (Parquet).
 
     `ranker_lib` is the booster compiled to native code (same scores, faster); without it the
@@ -329,8 +436,10 @@ def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_pat
     view = embedding_view(snap, ALSEmbeddings.load(mf_path))
     booster = ranker_scorer(booster_path, ranker_lib, cfg.threads)
     if list(booster.feature_name()) != list(FEATURE_NAMES):
-        raise ValueError(f"model {model_version} expects features {booster.feature_name()[:5]}..., "
-                         "which this version of recpipe does not produce; retrain it")
+        raise ValueError(
+            f"model {model_version} expects features {booster.feature_name()[:5]}..., "
+            "which this version of recpipe does not produce; retrain it"
+        )
     allowed = allowed_items(snap, cfg.exclude_items)
     pool = explore_pool(snap, allowed, cfg.top_k, cfg.explore)
     fallback = spread_popular(snap, allowed, cfg.top_k * 3)
@@ -339,55 +448,94 @@ def user_recommendations(warehouse: Path, shard: int, n_shards: int, booster_pat
     users = np.arange(snap.n_users)
     batches = []
     for start in range(0, len(users), cfg.batch_users):
-        batch = users[start:start + cfg.batch_users]
-        items, score, src, prop = recommend_batch(snap, view, booster, batch, cfg, allowed, pool,
-                                                  fallback, cfg.explore.seed, lists)
+        batch = users[start : start + cfg.batch_users]
+        items, score, src, prop = recommend_batch(
+            snap, view, booster, batch, cfg, allowed, pool, fallback, cfg.explore.seed, lists
+        )
         batches.append(_batch_rows(snap, batch, items, score, src, prop))
     scored = time.perf_counter()
     table = _shard_table(batches, model_version, run_id, generated_at)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out_path, compression="zstd")
-    counts = sum((np.bincount(b["source"], minlength=len(SOURCE_NAMES)) for b in batches),
-                 np.zeros(len(SOURCE_NAMES), dtype=np.int64))
+    counts = sum(
+        (np.bincount(b["source"], minlength=len(SOURCE_NAMES)) for b in batches),
+        np.zeros(len(SOURCE_NAMES), dtype=np.int64),
+    )
     seconds = time.perf_counter() - t0
-    logger.info("shard %d/%d: %d users, %d rows in %.1fs (load %.1fs, score %.1fs, write %.1fs)", shard, n_shards,
-                len(users), table.num_rows, seconds, loaded - t0, scored - loaded, t0 + seconds - scored)
-    return ShardResult(str(out_path), shard, len(users), table.num_rows, seconds,
-                       {name: int(c) for name, c in zip(SOURCE_NAMES, counts, strict=True) if c})
+    logger.info(
+        "shard %d/%d: %d users, %d rows in %.1fs (load %.1fs, score %.1fs, write %.1fs)",
+        shard,
+        n_shards,
+        len(users),
+        table.num_rows,
+        seconds,
+        loaded - t0,
+        scored - loaded,
+        t0 + seconds - scored,
+    )
+    return ShardResult(
+        str(out_path),
+        shard,
+        len(users),
+        table.num_rows,
+        seconds,
+        {name: int(c) for name, c in zip(SOURCE_NAMES, counts, strict=True) if c},
+    )
 
 
-def _batch_rows(snap: SnapshotArrays, batch: np.ndarray, items: np.ndarray, score: np.ndarray,
-                src: np.ndarray, prop: np.ndarray) -> dict[str, np.ndarray]:
+def _batch_rows(
+    snap: SnapshotArrays,
+    batch: np.ndarray,
+    items: np.ndarray,
+    score: np.ndarray,
+    src: np.ndarray,
+    prop: np.ndarray,
+) -> dict[str, np.ndarray]:
     """The filled slots of a batch's (users, K) lists as columns; ranks count filled slots, so
     they run 1..n without gaps when impossible slots (catalogue exhausted) are dropped."""
     valid = items >= 0
-    return {"user_id": np.repeat(snap.user_ids[batch], valid.sum(axis=1)),
-            "rank": np.cumsum(valid, axis=1, dtype=np.int32)[valid],
-            "item_id": snap.item_ids[items[valid]],
-            "score": score[valid],
-            "source": src[valid],
-            "propensity": prop[valid]}
+    return {
+        "user_id": np.repeat(snap.user_ids[batch], valid.sum(axis=1)),
+        "rank": np.cumsum(valid, axis=1, dtype=np.int32)[valid],
+        "item_id": snap.item_ids[items[valid]],
+        "score": score[valid],
+        "source": src[valid],
+        "propensity": prop[valid],
+    }
 
 
-def _shard_table(batches: list[dict[str, np.ndarray]], model_version: str, run_id: str,
-                 generated_at: datetime) -> pa.Table:
+def _shard_table(
+    batches: list[dict[str, np.ndarray]], model_version: str, run_id: str, generated_at: datetime
+) -> pa.Table:
     """One Arrow table of the shard's rows (built without pandas: a million rows a shard)."""
-    empty = {"user_id": np.zeros(0, dtype=np.int64), "rank": np.zeros(0, dtype=np.int32),
-             "item_id": np.zeros(0, dtype=np.int64), "score": np.zeros(0),
-             "source": np.zeros(0, dtype=np.int8), "propensity": np.zeros(0)}
-    cols = {name: np.concatenate([b[name] for b in batches]) if batches else col for name, col in empty.items()}
+    empty = {
+        "user_id": np.zeros(0, dtype=np.int64),
+        "rank": np.zeros(0, dtype=np.int32),
+        "item_id": np.zeros(0, dtype=np.int64),
+        "score": np.zeros(0),
+        "source": np.zeros(0, dtype=np.int8),
+        "propensity": np.zeros(0),
+    }
+    cols = {
+        name: np.concatenate([b[name] for b in batches]) if batches else col
+        for name, col in empty.items()
+    }
     n = len(cols["rank"])
     stamp = pd.Timestamp(generated_at)
     stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
     sources = pa.array(SOURCE_NAMES, type=pa.string())
-    return pa.table({
-        "user_id": pa.array(cols["user_id"]),
-        "rank": pa.array(cols["rank"], type=pa.int32()),
-        "item_id": pa.array(cols["item_id"]),
-        "score": pa.array(cols["score"], type=pa.float64(), from_pandas=True),  # NaN -> null
-        "source": sources.take(pa.array(cols["source"], type=pa.int8())),
-        "propensity": pa.array(cols["propensity"], type=pa.float64(), from_pandas=True),
-        "model_version": pa.repeat(pa.scalar(str(model_version), type=pa.string()), n),
-        "run_id": pa.repeat(pa.scalar(str(run_id), type=pa.string()), n),
-        "generated_at": pa.repeat(pa.scalar(stamp.as_unit("us").to_pydatetime(), type=pa.timestamp("us")), n),
-    })
+    return pa.table(
+        {
+            "user_id": pa.array(cols["user_id"]),
+            "rank": pa.array(cols["rank"], type=pa.int32()),
+            "item_id": pa.array(cols["item_id"]),
+            "score": pa.array(cols["score"], type=pa.float64(), from_pandas=True),  # NaN -> null
+            "source": sources.take(pa.array(cols["source"], type=pa.int8())),
+            "propensity": pa.array(cols["propensity"], type=pa.float64(), from_pandas=True),
+            "model_version": pa.repeat(pa.scalar(str(model_version), type=pa.string()), n),
+            "run_id": pa.repeat(pa.scalar(str(run_id), type=pa.string()), n),
+            "generated_at": pa.repeat(
+                pa.scalar(stamp.as_unit("us").to_pydatetime(), type=pa.timestamp("us")), n
+            ),
+        }
+    )

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from model_helpers import build_snapshot, fit_view, ingest
+
 from recpipe.tasks.candidates.candidate_sets import (
     SOURCES,
     CandidateConfig,
@@ -22,18 +23,33 @@ from recpipe.tasks.models.als_embeddings import ALSEmbeddings
 from recpipe.tasks.models.candidate_scoring import EmbeddingView
 
 # Small per-source sizes so that every limit binds on the tiny shop.
-CFG = CandidateConfig(n_history=5, n_covis=7, n_mf=9, n_popular=4, n_trending=3, n_category=6,
-                      covis_seeds=3, top_categories=2, max_candidates=1000)
+CFG = CandidateConfig(
+    n_history=5,
+    n_covis=7,
+    n_mf=9,
+    n_popular=4,
+    n_trending=3,
+    n_category=6,
+    covis_seeds=3,
+    top_categories=2,
+    max_candidates=1000,
+)
 CAPPED = CandidateConfig(**{**CFG.__dict__, "max_candidates": 12})
-LIMIT = {"history": CFG.n_history, "covis": CFG.n_covis, "mf": CFG.n_mf,
-         "popular": CFG.n_popular, "trending": CFG.n_trending, "category": CFG.n_category}
+LIMIT = {
+    "history": CFG.n_history,
+    "covis": CFG.n_covis,
+    "mf": CFG.n_mf,
+    "popular": CFG.n_popular,
+    "trending": CFG.n_trending,
+    "category": CFG.n_category,
+}
 
 
 @dataclass
 class World:
     snap: SnapshotArrays
     view: EmbeddingView
-    users: np.ndarray       # snapshot positions, including users without any event
+    users: np.ndarray  # snapshot positions, including users without any event
     user_vecs: np.ndarray
     allowed: np.ndarray
 
@@ -57,8 +73,9 @@ def world(tiny_shop, tmp_path_factory) -> World:
 
 
 def _cands(w: World, sources: tuple[str, ...], cfg: CandidateConfig = CFG) -> CandidateSet:
-    return candidate_set(w.snap, w.users, w.user_vecs, w.view.item_vecs, cfg, allowed=w.allowed,
-                         sources=sources)
+    return candidate_set(
+        w.snap, w.users, w.user_vecs, w.view.item_vecs, cfg, allowed=w.allowed, sources=sources
+    )
 
 
 def _keys(c: CandidateSet, n_items: int) -> np.ndarray:
@@ -109,8 +126,10 @@ def test_candidate_contract(world, sources):
     else:
         for name in SOURCES:
             _check_ranks(c, name, contiguous=False)
-            assert np.bincount(c.row[~np.isnan(c.ranks[name])], minlength=len(w.users)).max() \
-                <= LIMIT[name], name
+            assert (
+                np.bincount(c.row[~np.isnan(c.ranks[name])], minlength=len(w.users)).max()
+                <= LIMIT[name]
+            ), name
         # uncapped, the union is exactly the union of the single sources
         single = np.concatenate([_keys(_cands(w, (s,)), w.snap.n_items) for s in SOURCES])
         np.testing.assert_array_equal(np.sort(keys), np.unique(single))
@@ -148,7 +167,8 @@ def test_union_cap_keeps_the_best_ranked(world):
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, b) / np.maximum(
-        np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+        np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12
+    )
 
 
 def test_fold_in_of_a_fitted_user_reproduces_its_factors(world):
@@ -169,7 +189,7 @@ def test_fold_in_gives_unseen_users_useful_factors(world):
     snap = world.snap
     counts = np.diff(snap.interactions.indptr)
     active = np.flatnonzero(counts >= 5)
-    held = active[::5]                                  # absent from the fit
+    held = active[::5]  # absent from the fit
     fit_rows = np.setdiff1d(np.arange(snap.n_users), held)
     emb = ALSEmbeddings(random_state=42, num_threads=1)
     emb.fit(snap.interactions[fit_rows], snap.user_ids[fit_rows], snap.item_ids)
@@ -184,7 +204,7 @@ def test_fold_in_gives_unseen_users_useful_factors(world):
     median = np.median(scores, axis=1)[hist.row]
     share = float(np.mean(own > median))
     print(f"{len(held)} unseen users: {share:.3f} of their items score above their median item")
-    assert share > 0.8                                 # measured 0.929 (random: 0.5)
+    assert share > 0.8  # measured 0.929 (random: 0.5)
 
 
 def test_embeddings_save_load_round_trip(world, tmp_path):
@@ -193,7 +213,12 @@ def test_embeddings_save_load_round_trip(world, tmp_path):
     for name in ("user_factors", "item_factors", "user_ids", "item_ids"):
         np.testing.assert_array_equal(getattr(back, name), getattr(emb, name))
     assert (back.factors, back.regularization, back.iterations, back.alpha, back.random_state) == (
-        emb.factors, emb.regularization, emb.iterations, emb.alpha, emb.random_state)
+        emb.factors,
+        emb.regularization,
+        emb.iterations,
+        emb.alpha,
+        emb.random_state,
+    )
     m = world.snap.interactions[:20]
     np.testing.assert_allclose(back.fold_in(m), emb.fold_in(m), rtol=1e-6, atol=1e-6)
 
@@ -209,12 +234,17 @@ def test_csr_row_topn_golden():
     assert m.nnz == 10 and m[1, 4] == 0  # stored zeros are there
     dense = m.toarray()
     top = csr_row_topn(m, 3)
-    got = list(zip(top.row.tolist(), top.item.tolist(), top.rank.tolist(), top.score.tolist(),
-                   strict=True))
+    got = list(
+        zip(top.row.tolist(), top.item.tolist(), top.rank.tolist(), top.score.tolist(), strict=True)
+    )
     assert got == [
-        (0, 1, 1.0, 3.0), (0, 3, 2.0, 3.0), (0, 2, 3.0, 1.0),
-        (2, 0, 1.0, 5.0), (2, 3, 2.0, 2.0),
-        (3, 2, 1.0, 7.0), (3, 0, 2.0, -1.0),
+        (0, 1, 1.0, 3.0),
+        (0, 3, 2.0, 3.0),
+        (0, 2, 3.0, 1.0),
+        (2, 0, 1.0, 5.0),
+        (2, 3, 2.0, 2.0),
+        (3, 2, 1.0, 7.0),
+        (3, 0, 2.0, -1.0),
     ]
     assert top.row.dtype == np.int32 and top.item.dtype == np.int32
     assert top.rank.dtype == np.float32 and top.score.dtype == np.float32
@@ -240,7 +270,7 @@ def test_mf_topn_matches_brute_force_with_exclusions(n, block_bytes):
     allowed = rng.random(n_items) > 0.1
     excl = np.zeros((n_users, n_items), dtype=bool)
     for u in range(n_users):
-        if u % 3 == 0:   # crowd: the user's 24 best allowed items are excluded
+        if u % 3 == 0:  # crowd: the user's 24 best allowed items are excluded
             best = [i for i in np.argsort(-scores[u], kind="stable") if allowed[i]][:24]
             excl[u, best] = True
         else:

@@ -19,11 +19,15 @@ RECPIPE = Path(sys.executable).parent / "recpipe"
 
 def recpipe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECPIPE_")}
-    return subprocess.run([str(RECPIPE), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [str(RECPIPE), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
 
 
 def test_every_error_of_the_project_shares_one_base():
-    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == errors.__name__]
+    classes = [
+        c for _, c in inspect.getmembers(errors, inspect.isclass) if c.__module__ == errors.__name__
+    ]
     assert len(classes) >= 7
     assert all(issubclass(c, RecpipeError) for c in classes)
 
@@ -48,7 +52,8 @@ def test_a_bad_value_names_itself(tmp_path):
     out = recpipe("generate", "--preset", "huge", "--out", str(tmp_path / "shop"), cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip() == (
-        "recpipe generate: unknown preset 'huge'; choose one of ['demo', 'large', 'medium', 'small', 'tiny']")
+        "recpipe generate: unknown preset 'huge'; choose one of ['demo', 'large', 'medium', 'small', 'tiny']"
+    )
 
 
 def test_every_command_is_wrapped():

@@ -46,13 +46,19 @@ def _options(command: str) -> dict:
 
 
 @pytest.mark.parametrize(("command", "option"), list(HELP_DEFAULTS))
-def test_cli_options_are_not_given_by_default_and_their_help_names_the_model_default(command, option):
+def test_cli_options_are_not_given_by_default_and_their_help_names_the_model_default(
+    command, option
+):
     param = _options(command)[option]
     assert param.default is None  # "not given": the parameter model decides
     owner, field = HELP_DEFAULTS[(command, option)]
     named = re.search(r"\(default ([^ )=]+)", param.help).group(1).replace(",", "").rstrip(".")
     expected = default_of(owner, field)
-    assert named == str(expected) or float(named.rstrip("%")) == float(expected), (command, option, param.help)
+    assert named == str(expected) or float(named.rstrip("%")) == float(expected), (
+        command,
+        option,
+        param.help,
+    )
 
 
 def test_parameter_models_reuse_the_stage_config_fields():

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from recpipe.tasks.evaluation.ranking_metrics import (
     catalogue_coverage,
     hit_rate_at_k,

@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+
 from recpipe.tasks.features.feature_tables import FEATURE_TABLES, FeatureConfig, feature_tables
 from recpipe.tasks.ingest.ingested_events import ingested_events
 
@@ -33,9 +34,12 @@ def test_events_after_the_cutoff_change_nothing(tiny_shop, tmp_path):
     rng = np.random.default_rng(3)
     # "shuffle" the future: same users and items, random later times and types, plus extras
     noise = future.sample(frac=1.0, random_state=1).assign(
-        ts=lambda d: pd.Timestamp(cutoff) + pd.to_timedelta(rng.uniform(0, 3 * 86400, len(d)), unit="s"),
+        ts=lambda d: (
+            pd.Timestamp(cutoff) + pd.to_timedelta(rng.uniform(0, 3 * 86400, len(d)), unit="s")
+        ),
         event_type=lambda d: rng.choice(TYPES, len(d)),
-        session_id=lambda d: d.session_id + 10**9)
+        session_id=lambda d: d.session_id + 10**9,
+    )
     at_cutoff = past.tail(20).assign(ts=pd.Timestamp(cutoff))  # exactly at the cutoff: invisible
     now = datetime(2027, 1, 1)
 
@@ -47,14 +51,16 @@ def test_events_after_the_cutoff_change_nothing(tiny_shop, tmp_path):
     results = {}
     for name, path in (("a", only_past), ("b", with_future)):
         lake, wh = tmp_path / f"lake_{name}", tmp_path / f"wh_{name}.duckdb"
-        ingested_events(path, lake, TYPES, items=tiny_shop / "items.parquet", now=now,
-                        max_bad_row_share=0.2)
+        ingested_events(
+            path, lake, TYPES, items=tiny_shop / "items.parquet", now=now, max_bad_row_share=0.2
+        )
         feature_tables(lake, wh, cutoff, "train", CFG)
         results[name] = snapshot(wh, "train")
     for table in FEATURE_TABLES:
         assert len(results["a"][table]) > 0, table
-        pd.testing.assert_frame_equal(results["a"][table], results["b"][table], check_exact=False,
-                                      rtol=1e-9, obj=table)
+        pd.testing.assert_frame_equal(
+            results["a"][table], results["b"][table], check_exact=False, rtol=1e-9, obj=table
+        )
 
 
 def test_a_later_cutoff_does_see_new_events(tiny_shop, tmp_path):

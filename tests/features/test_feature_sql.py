@@ -17,24 +17,30 @@ def decay(age_days: float) -> float:
 
 @pytest.fixture()
 def shop():
-    events = events_frame([
-        # u1: one session buying i1 a day before the cutoff, an older view of i2
-        (1, 1, "view", "2026-01-10 00:00", "s1"),
-        (1, 1, "cart", "2026-01-10 00:05", "s1"),
-        (1, 1, "purchase", "2026-01-10 00:10", "s1"),
-        (1, 2, "view", "2026-01-01 00:00", "s2"),
-        # u2: no session ids; buys i3 twice (7 and 3 days before), views i1 12h before
-        (2, 3, "purchase", "2026-01-04 00:00", None),
-        (2, 3, "purchase", "2026-01-08 00:00", None),
-        (2, 1, "view", "2026-01-10 12:00", None),
-        # at the cutoff: invisible
-        (1, 3, "view", "2026-01-11 00:00", "s9"),
-        (3, 4, "purchase", "2026-01-12 00:00", "s9"),
-    ])
-    items = items_frame([
-        (1, "A", "2025-12-01"), (2, "B", "2025-12-01"), (3, "A", None),
-        (4, "B", "2026-01-20"),  # created after the cutoff: not known yet
-    ])
+    events = events_frame(
+        [
+            # u1: one session buying i1 a day before the cutoff, an older view of i2
+            (1, 1, "view", "2026-01-10 00:00", "s1"),
+            (1, 1, "cart", "2026-01-10 00:05", "s1"),
+            (1, 1, "purchase", "2026-01-10 00:10", "s1"),
+            (1, 2, "view", "2026-01-01 00:00", "s2"),
+            # u2: no session ids; buys i3 twice (7 and 3 days before), views i1 12h before
+            (2, 3, "purchase", "2026-01-04 00:00", None),
+            (2, 3, "purchase", "2026-01-08 00:00", None),
+            (2, 1, "view", "2026-01-10 12:00", None),
+            # at the cutoff: invisible
+            (1, 3, "view", "2026-01-11 00:00", "s9"),
+            (3, 4, "purchase", "2026-01-12 00:00", "s9"),
+        ]
+    )
+    items = items_frame(
+        [
+            (1, "A", "2025-12-01"),
+            (2, "B", "2025-12-01"),
+            (3, "A", None),
+            (4, "B", "2026-01-20"),  # created after the cutoff: not known yet
+        ]
+    )
     return feature_con(events, items, AS_OF, half_life_days=HL)
 
 
@@ -105,16 +111,18 @@ def test_item_features_golden(shop):
 
 
 def test_item_covisitation_golden():
-    events = events_frame([
-        (1, 10, "view", "2026-01-09 10:00", None),
-        (1, 20, "view", "2026-01-09 10:10", None),   # same gap session as item 10
-        (1, 30, "view", "2026-01-09 12:00", None),   # 110 min later: a new session
-        (2, 10, "view", "2026-01-05 09:00", "x"),
-        (2, 20, "view", "2026-01-05 09:01", "x"),
-        (2, 30, "view", "2026-01-05 09:02", "x"),
-        (3, 10, "view", "2025-11-01 09:00", "old"),  # older than covis_days
-        (3, 40, "view", "2025-11-01 09:01", "old"),
-    ])
+    events = events_frame(
+        [
+            (1, 10, "view", "2026-01-09 10:00", None),
+            (1, 20, "view", "2026-01-09 10:10", None),  # same gap session as item 10
+            (1, 30, "view", "2026-01-09 12:00", None),  # 110 min later: a new session
+            (2, 10, "view", "2026-01-05 09:00", "x"),
+            (2, 20, "view", "2026-01-05 09:01", "x"),
+            (2, 30, "view", "2026-01-05 09:02", "x"),
+            (3, 10, "view", "2025-11-01 09:00", "old"),  # older than covis_days
+            (3, 40, "view", "2025-11-01 09:01", "old"),
+        ]
+    )
     con = feature_con(events, None, AS_OF, half_life_days=HL)
     df = build(con, "item_covisitation", AS_OF).set_index(["item_id", "other_item_id"])
     assert set(df.index) == {(10, 20), (20, 10), (10, 30), (30, 10), (20, 30), (30, 20)}
@@ -128,14 +136,21 @@ def test_item_covisitation_golden():
 
 
 def test_string_ids_work_in_every_table():
-    events = events_frame([
-        ("u-a", "sku-1", "view", "2026-01-09 10:00", "s"),
-        ("u-a", "sku-2", "purchase", "2026-01-09 10:05", "s"),
-        ("u-b", "sku-1", "cart", "2026-01-08 10:00", None),
-    ])
+    events = events_frame(
+        [
+            ("u-a", "sku-1", "view", "2026-01-09 10:00", "s"),
+            ("u-a", "sku-2", "purchase", "2026-01-09 10:05", "s"),
+            ("u-b", "sku-1", "cart", "2026-01-08 10:00", None),
+        ]
+    )
     con = feature_con(events, None, AS_OF)
-    for table in ("user_features", "item_features", "user_category_affinity",
-                  "user_item_features", "item_covisitation"):
+    for table in (
+        "user_features",
+        "item_features",
+        "user_category_affinity",
+        "user_item_features",
+        "item_covisitation",
+    ):
         df = build(con, table, AS_OF)
         assert len(df) > 0, table
     uf = build(con, "user_features", AS_OF).set_index("user_id")

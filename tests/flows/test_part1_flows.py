@@ -10,14 +10,20 @@ pytestmark = pytest.mark.slow
 
 def test_ingest_and_features_flows(prefect_server, tiny_shop, tmp_path):
     from prefect.client.orchestration import get_client
+
     from recpipe.flows.features import features_flow
     from recpipe.flows.ingest import ingest_flow
-
     from recpipe.params import FeatureParams, IngestParams
 
     data = tmp_path / "data"
-    summary = ingest_flow(IngestParams(events=str(tiny_shop / "events"), items=str(tiny_shop / "items.parquet"),
-                                       users=str(tiny_shop / "users.parquet"), data_dir=str(data)))
+    summary = ingest_flow(
+        IngestParams(
+            events=str(tiny_shop / "events"),
+            items=str(tiny_shop / "items.parquet"),
+            users=str(tiny_shop / "users.parquet"),
+            data_dir=str(data),
+        )
+    )
     assert summary.published and summary.rows_landed > 1000
     with get_client(sync_client=True) as client:
         keys = {a.key for a in client.read_artifacts()}

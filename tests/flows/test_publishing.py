@@ -16,8 +16,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from recs_helpers import COLUMNS, EVENT_TYPES, NOW, pipeline_run, published_rows, view_rows
+
 import recpipe.tasks.serving.recommendation_publishing as publishing
 import recpipe.tasks.serving.user_recommendations as scoring
+from recpipe.errors import PublishError
 from recpipe.tasks.serving.recommendation_publishing import (
     current_version,
     ensure_view,
@@ -26,9 +29,6 @@ from recpipe.tasks.serving.recommendation_publishing import (
     published_version,
     recommendation_checks,
 )
-from recs_helpers import COLUMNS, EVENT_TYPES, NOW, pipeline_run, published_rows, view_rows
-
-from recpipe.errors import PublishError
 
 slow = pytest.mark.slow
 K = 20
@@ -47,7 +47,6 @@ def string_ids(prefect_server, tmp_path_factory):
 def data(string_ids, tmp_path_factory) -> Path:
     """A data directory with a champion model and one version published by recommend_flow."""
     from recpipe.flows.recommend import recommend_flow
-
     from recpipe.params import RecommendParams
 
     data = tmp_path_factory.mktemp("publishing") / "data"
@@ -59,7 +58,6 @@ def data(string_ids, tmp_path_factory) -> Path:
 
 def run_recommend(data: Path) -> dict:
     from recpipe.flows.recommend import recommend_flow
-
     from recpipe.params import RecommendParams
 
     return recommend_flow(RecommendParams(data_dir=str(data), n_shards=2, workers=1))
@@ -95,7 +93,8 @@ def test_worker_processes_and_one_process_publish_the_same_table(data):
     keep = ["user_id", "rank", "item_id", "score", "source", "propensity", "model_version"]
     pd.testing.assert_frame_equal(
         pooled[keep].sort_values(["user_id", "rank"]).reset_index(drop=True),
-        inline[keep].sort_values(["user_id", "rank"]).reset_index(drop=True))
+        inline[keep].sort_values(["user_id", "rank"]).reset_index(drop=True),
+    )
 
 
 @slow
@@ -239,7 +238,9 @@ def test_failed_pointer_swap_leaves_no_temp_file(tmp_path, monkeypatch):
 
 def table(n_users: int = 5, k: int = 4) -> pd.DataFrame:
     """A valid version: k distinct items per user, ranks 1..k, scores decreasing."""
-    rows = [(u, r, 100 * u + r, 1.0 - r / 10, "ranker") for u in range(n_users) for r in range(1, k + 1)]
+    rows = [
+        (u, r, 100 * u + r, 1.0 - r / 10, "ranker") for u in range(n_users) for r in range(1, k + 1)
+    ]
     df = pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "score", "source"])
     df["rank"] = df["rank"].astype("int32")
     df["propensity"] = np.nan
@@ -306,7 +307,9 @@ def test_checks_reject_bad_versions(tmp_path, corrupt):
     version = write_version(tmp_path, corrupt(table()))
     result = recommendation_checks(tmp_path, version, [BLOCKED], 4, 5)
     assert not result.success
-    assert {(o.expectation, o.column) for o in result.outcomes if not o.success} == BAD_VERSIONS[corrupt]
+    assert {(o.expectation, o.column) for o in result.outcomes if not o.success} == BAD_VERSIONS[
+        corrupt
+    ]
 
 
 def test_check_failures_name_the_columns_of_pair_expectations(tmp_path):

@@ -50,8 +50,13 @@ def assert_full_table(run) -> pd.DataFrame:
 
 def recs_cli(user_id, data_dir: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECPIPE_")}
-    return subprocess.run([str(RECPIPE), "recs", str(user_id), "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [str(RECPIPE), "recs", str(user_id), "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def parse_listing(stdout: str) -> pd.DataFrame:

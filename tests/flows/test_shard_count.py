@@ -10,7 +10,7 @@ def test_an_explicit_shard_count_is_kept():
 def test_shards_grow_with_users_so_each_stays_within_the_bound():
     for n_users in (1, 49_999, 50_000, 50_001, 200_000, 2_000_000):
         n = shard_count(n_users, requested=0, shard_users=50_000, workers=1)
-        assert -(-n_users // n) <= 50_000          # the largest bucket's expected size
+        assert -(-n_users // n) <= 50_000  # the largest bucket's expected size
         assert n == 1 or -(-n_users // (n - 1)) > 50_000  # and no more shards than needed
     assert shard_count(200_000, 0, 50_000, workers=1) == 4
     assert shard_count(2_000_000, 0, 50_000, workers=1) == 40

@@ -9,27 +9,31 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from recpipe.tasks.ingest import event_lake
-from recpipe.tasks.ingest.ingested_events import ingested_events
 
 from recpipe.errors import IngestError
+from recpipe.tasks.ingest import event_lake
+from recpipe.tasks.ingest.ingested_events import ingested_events
 
 TYPES = ["view", "cart", "purchase"]
 NOW = datetime(2026, 6, 1)
 
 
-def good_rows(n: int = 1000, start: str = "2026-05-01", user_prefix: str | None = None) -> pd.DataFrame:
+def good_rows(
+    n: int = 1000, start: str = "2026-05-01", user_prefix: str | None = None
+) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     users = rng.integers(0, 50, n)
-    df = pd.DataFrame({
-        "user_id": [f"{user_prefix}{u}" for u in users] if user_prefix else users,
-        "item_id": rng.integers(0, 80, n),
-        "event_type": rng.choice(TYPES, n, p=[0.8, 0.15, 0.05]),
-        "ts": pd.Timestamp(start) + pd.to_timedelta(np.arange(n) * 60, unit="s"),
-        "session_id": (np.arange(n) // 7).astype(str),
-        "price": rng.uniform(1, 50, n).round(2),
-        "quantity": 1,
-    })
+    df = pd.DataFrame(
+        {
+            "user_id": [f"{user_prefix}{u}" for u in users] if user_prefix else users,
+            "item_id": rng.integers(0, 80, n),
+            "event_type": rng.choice(TYPES, n, p=[0.8, 0.15, 0.05]),
+            "ts": pd.Timestamp(start) + pd.to_timedelta(np.arange(n) * 60, unit="s"),
+            "session_id": (np.arange(n) // 7).astype(str),
+            "price": rng.uniform(1, 50, n).round(2),
+            "quantity": 1,
+        }
+    )
     return df
 
 
@@ -40,12 +44,17 @@ def ingest(path, lake, **kw):
 
 def lake_rows(lake: Path) -> int:
     files = event_lake.lake_paths(lake, "events")
-    return duckdb.sql("select count(*) from read_parquet($f)", params={"f": files}).fetchall()[0][0] if files else 0
+    return (
+        duckdb.sql("select count(*) from read_parquet($f)", params={"f": files}).fetchall()[0][0]
+        if files
+        else 0
+    )
 
 
 def quarantine(lake: Path) -> pd.DataFrame:
-    return duckdb.sql("select * from read_parquet($f)",
-                      params={"f": event_lake.lake_paths(lake, "quarantine")}).df()
+    return duckdb.sql(
+        "select * from read_parquet($f)", params={"f": event_lake.lake_paths(lake, "quarantine")}
+    ).df()
 
 
 def test_every_bad_row_class_is_quarantined_with_its_reason(tmp_path):
@@ -83,7 +92,9 @@ def test_every_bad_row_class_is_quarantined_with_its_reason(tmp_path):
     assert Path(summary.report_path).exists()
 
 
-@pytest.mark.parametrize("problem", ["missing_column", "unreadable", "ts_is_number", "float_ids", "too_many_bad"])
+@pytest.mark.parametrize(
+    "problem", ["missing_column", "unreadable", "ts_is_number", "float_ids", "too_many_bad"]
+)
 def test_file_level_failure_names_the_file_and_publishes_nothing(tmp_path, problem):
     lake = tmp_path / "lake"
     first = tmp_path / "first.parquet"
@@ -146,8 +157,10 @@ def test_string_and_integer_ids(tmp_path):
     # integer user ids join a string lake as strings
     good_rows(100, start="2026-05-20").to_parquet(tmp_path / "i.parquet")
     ingest(tmp_path / "i.parquet", lake)
-    users = duckdb.sql("select distinct typeof(user_id) from read_parquet($f)",
-                       params={"f": event_lake.lake_paths(lake, "events")}).fetchall()
+    users = duckdb.sql(
+        "select distinct typeof(user_id) from read_parquet($f)",
+        params={"f": event_lake.lake_paths(lake, "events")},
+    ).fetchall()
     assert users == [("VARCHAR",)]
     # but string ids cannot enter an integer lake
     lake2 = tmp_path / "lake2"
@@ -186,14 +199,23 @@ def test_killed_ingest_leaves_the_lake_as_it_was(tmp_path, monkeypatch):
 
 def test_items_and_users_files(tmp_path):
     lake = tmp_path / "lake"
-    items = pd.DataFrame({"item_id": [1, 2, 3], "category": ["a", "b", "a"], "available": [True, False, True]})
+    items = pd.DataFrame(
+        {"item_id": [1, 2, 3], "category": ["a", "b", "a"], "available": [True, False, True]}
+    )
     items.to_parquet(tmp_path / "items.parquet")
     pd.DataFrame({"user_id": [1, 2, 99]}).to_parquet(tmp_path / "users.parquet")
     good_rows(100).to_parquet(tmp_path / "e.parquet")
-    s = ingest(tmp_path / "e.parquet", lake, items=tmp_path / "items.parquet", users=tmp_path / "users.parquet")
+    s = ingest(
+        tmp_path / "e.parquet",
+        lake,
+        items=tmp_path / "items.parquet",
+        users=tmp_path / "users.parquet",
+    )
     assert {f.kind for f in s.files} == {"events", "items", "users"}
-    got = duckdb.sql("select * from read_parquet($f) order by item_id",
-                     params={"f": event_lake.lake_paths(lake, "items")}).df()
+    got = duckdb.sql(
+        "select * from read_parquet($f) order by item_id",
+        params={"f": event_lake.lake_paths(lake, "items")},
+    ).df()
     assert got["available"].tolist() == [True, False, True]
     assert got["created_at"].isna().all()
     dup = pd.DataFrame({"item_id": [1, 1], "category": ["a", "b"]})
@@ -207,6 +229,8 @@ def test_timezone_aware_timestamps_are_stored_as_utc(tmp_path):
     df["ts"] = pd.to_datetime(df["ts"]).dt.tz_localize("Europe/Berlin")
     df.to_parquet(tmp_path / "tz.parquet")
     ingest(tmp_path / "tz.parquet", tmp_path / "lake")
-    first = duckdb.sql("select min(ts) from read_parquet($f)",
-                       params={"f": event_lake.lake_paths(tmp_path / "lake", "events")}).fetchall()[0][0]
+    first = duckdb.sql(
+        "select min(ts) from read_parquet($f)",
+        params={"f": event_lake.lake_paths(tmp_path / "lake", "events")},
+    ).fetchall()[0][0]
     assert first == datetime(2026, 5, 1) - timedelta(hours=2)  # CEST is UTC+2

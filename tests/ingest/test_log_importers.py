@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from recpipe.tasks.common.sql_files import sql_text
 from recpipe.tasks.ingest.log_importers import (
     IMPORTERS,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from model_helpers import THREADS, build_snapshot, ingest
+
 from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
 from recpipe.tasks.ingest.lake_cutoffs import default_as_of
 from recpipe.tasks.models.als_embeddings import ALSEmbeddings, _aligned
@@ -14,7 +15,12 @@ from recpipe.tasks.models.als_embeddings import ALSEmbeddings, _aligned
 def test_aligned_carries_factors_by_id():
     rng = np.random.default_rng(0)
     old = np.arange(12, dtype=np.float32).reshape(4, 3)
-    out = _aligned(old, np.array(["a", "b", "c", "d"], dtype=object), np.array(["d", "x", "b"], dtype=object), rng)
+    out = _aligned(
+        old,
+        np.array(["a", "b", "c", "d"], dtype=object),
+        np.array(["d", "x", "b"], dtype=object),
+        rng,
+    )
     np.testing.assert_array_equal(out[0], old[3])
     np.testing.assert_array_equal(out[2], old[1])
     assert (0 <= out[1]).all() and (out[1] < 0.01).all()  # unknown id: ALS's small random init
@@ -33,8 +39,15 @@ def snaps(tiny_shop, tmp_path_factory):
 def _loss(emb: ALSEmbeddings, snap) -> float:
     from implicit.cpu.als import calculate_loss
 
-    return float(calculate_loss((emb.alpha * snap.interactions).astype(np.float32).tocsr(), emb.user_factors,
-                                emb.item_factors, emb.regularization, num_threads=THREADS))
+    return float(
+        calculate_loss(
+            (emb.alpha * snap.interactions).astype(np.float32).tocsr(),
+            emb.user_factors,
+            emb.item_factors,
+            emb.regularization,
+            num_threads=THREADS,
+        )
+    )
 
 
 def test_warm_start_reaches_a_full_fit_in_few_sweeps(snaps):
@@ -43,11 +56,15 @@ def test_warm_start_reaches_a_full_fit_in_few_sweeps(snaps):
 
     def fit(snap, iterations, init=None):
         return ALSEmbeddings(iterations=iterations, random_state=42, num_threads=THREADS).fit(
-            snap.interactions, snap.user_ids, snap.item_ids, init=init)
+            snap.interactions, snap.user_ids, snap.item_ids, init=init
+        )
 
     previous = fit(train, 10)
     warm, short, full = fit(ev, 3, previous), fit(ev, 3), fit(ev, 10)
-    losses = {name: _loss(m, ev) for name, m in (("warm3", warm), ("scratch3", short), ("scratch10", full))}
+    losses = {
+        name: _loss(m, ev)
+        for name, m in (("warm3", warm), ("scratch3", short), ("scratch10", full))
+    }
     print(losses)
     assert losses["warm3"] < losses["scratch3"]
     assert losses["warm3"] <= 1.02 * losses["scratch10"]

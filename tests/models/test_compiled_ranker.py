@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 import recpipe.tasks.models.compiled_ranker as cr
 from recpipe.tasks.models.ranker_model import LambdaRanker
 
@@ -12,12 +13,15 @@ def _booster_file(tmp_path) -> tuple[str, np.ndarray]:
     n_groups, per = 300, 20
     X = rng.normal(size=(n_groups * per, 8)).astype(np.float32)
     X[rng.random(X.shape) < 0.1] = np.nan  # missing values take the trees' default branches
-    y = np.clip(np.round(np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 1]) + 1), 0, 3).astype(int)
+    y = np.clip(np.round(np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 1]) + 1), 0, 3).astype(
+        int
+    )
     g = np.full(n_groups, per)
     names = [f"f{i}" for i in range(8)]
     split = 240 * per
-    model = LambdaRanker(n_estimators=30, min_data_in_leaf=5, num_threads=1, compact_tolerance=0.0).fit(
-        X[:split], y[:split], g[:240], names, X[split:], y[split:], g[240:])
+    model = LambdaRanker(
+        n_estimators=30, min_data_in_leaf=5, num_threads=1, compact_tolerance=0.0
+    ).fit(X[:split], y[:split], g[:240], names, X[split:], y[split:], g[240:])
     path = model.save(tmp_path / "booster.lgb")
     return str(path), rng.normal(size=(5000, 8)).astype(np.float32)
 

@@ -13,13 +13,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-pytestmark = pytest.mark.slow  # trains rankers on three small shops
 from model_helpers import ModelRun, model_run
+
 from recpipe.tasks.evaluation.offline_evaluation import BASELINES
 from recpipe.tasks.features.snapshot_arrays import USER_FEATURES, USER_ITEM_FEATURES
 from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
 
+pytestmark = pytest.mark.slow  # trains rankers on three small shops
 VARIANTS = ("default", "consumable", "durable")
 
 
@@ -53,8 +53,10 @@ def test_ranker_beats_every_baseline(variant, request):
     for metric, factor in (("ndcg_at_10", 1.10), ("recall_at_20", 1.04)):
         base = {b: m[f"baseline.{b}.{metric}"] for b in BASELINES}
         best = max(base, key=base.get)
-        print(f"{variant} {metric}: ranker {m[metric]:.4f}, best baseline {best} {base[best]:.4f} "
-              f"(x{m[metric] / base[best]:.3f}); all {({k: round(v, 4) for k, v in base.items()})}")
+        print(
+            f"{variant} {metric}: ranker {m[metric]:.4f}, best baseline {best} {base[best]:.4f} "
+            f"(x{m[metric] / base[best]:.3f}); all { ({k: round(v, 4) for k, v in base.items()}) }"
+        )
         # measured (default / consumable / durable), best baseline always mf:
         #   ndcg_at_10   x1.229 / x1.372 / x1.134 (0.354 vs 0.288 on default)
         #   recall_at_20 x1.080 / x1.063 / x1.050 (0.490 vs 0.454 on default)
@@ -75,8 +77,9 @@ def _mode_category(run: ModelRun, lists: np.ndarray) -> np.ndarray:
     snap = run.snaps["eval"]
     out = []
     for row in lists:
-        vals, counts = np.unique(snap.categories[snap.item_category[row[row >= 0]]],
-                                 return_counts=True)
+        vals, counts = np.unique(
+            snap.categories[snap.item_category[row[row >= 0]]], return_counts=True
+        )
         out.append(vals[np.argmax(counts)])
     return np.asarray(out, dtype=object)
 
@@ -96,19 +99,23 @@ def test_planted_interests_are_recovered(default_run):
     ids = snap.user_ids[users]
     hit = _share_in(_mode_category(run, run.ranked_top(users, 10)), ids, after)
     drift = np.isin(ids, drifters)
-    hit_before = _share_in(_mode_category(run, run.ranked_top(users[drift], 10)), ids[drift], before)
+    hit_before = _share_in(
+        _mode_category(run, run.ranked_top(users[drift], 10)), ids[drift], before
+    )
     # the same question for a non-personalised list: the all-time popularity top 10
     pop_mode = _mode_category(run, np.array([_popular_top10(run)]))[0]
     pop_hit = np.array([pop_mode in after[u] for u in ids])
-    print(f"{len(users)} users with >= 20 events: top-10 mode category among their top-2 latent "
-          f"categories for {hit.mean():.3f} (popularity list: {pop_hit.mean():.3f}); "
-          f"{drift.sum()} drifters: {hit[drift].mean():.3f} after the drift, "
-          f"{hit_before.mean():.3f} before")
-    assert len(users) >= 300                        # measured 722
-    assert hit.mean() >= 0.80                       # measured 0.922
-    assert hit.mean() >= pop_hit.mean() + 0.4       # measured 0.922 vs 0.291
-    assert drift.sum() >= 50                        # measured 119
-    assert hit[drift].mean() >= 0.60                # measured 0.773
+    print(
+        f"{len(users)} users with >= 20 events: top-10 mode category among their top-2 latent "
+        f"categories for {hit.mean():.3f} (popularity list: {pop_hit.mean():.3f}); "
+        f"{drift.sum()} drifters: {hit[drift].mean():.3f} after the drift, "
+        f"{hit_before.mean():.3f} before"
+    )
+    assert len(users) >= 300  # measured 722
+    assert hit.mean() >= 0.80  # measured 0.922
+    assert hit.mean() >= pop_hit.mean() + 0.4  # measured 0.922 vs 0.291
+    assert drift.sum() >= 50  # measured 119
+    assert hit[drift].mean() >= 0.60  # measured 0.773
     assert hit[drift].mean() >= hit_before.mean() + 0.3  # measured 0.773 vs 0.176
 
 
@@ -127,7 +134,9 @@ def _bought_in_top(run: ModelRun, k: int = 10) -> np.ndarray:
     snap = run.snaps["eval"]
     bought = snap.ui_feats[:, USER_ITEM_FEATURES.index("n_purchases")] > 0
     rows = np.repeat(np.arange(snap.n_users), np.diff(snap.interactions.indptr))
-    keys = pd.Index(rows[bought].astype(np.int64) * snap.n_items + snap.interactions.indices[bought])
+    keys = pd.Index(
+        rows[bought].astype(np.int64) * snap.n_items + snap.interactions.indices[bought]
+    )
     buyers = np.unique(rows[bought])
     top = run.ranked_top(buyers, k)
     slot_keys = buyers[:, None].astype(np.int64) * snap.n_items + top
@@ -139,8 +148,13 @@ def repeat_stats(consumable_run, durable_run) -> dict[str, dict[str, float]]:
     out = {}
     for name, run in (("consumable", consumable_run), ("durable", durable_run)):
         b = _bought_in_top(run)
-        out[name] = {"buyers": len(b), "top1": b[:, 0].mean(), "any3": b[:, :3].any(1).mean(),
-                     "any10": b.any(1).mean(), "per_user10": b.sum(1).mean()}
+        out[name] = {
+            "buyers": len(b),
+            "top1": b[:, 0].mean(),
+            "any3": b[:, :3].any(1).mean(),
+            "any10": b.any(1).mean(),
+            "per_user10": b.sum(1).mean(),
+        }
         print(name, {k: round(float(v), 3) for k, v in out[name].items()})
     return out
 
@@ -153,12 +167,12 @@ def test_repeat_purchases_follow_the_category_kind(repeat_stats):
     (1.000); durable top-1 0.277 (0.437), top-3 0.618 (0.715), top-10 0.914 (0.880).
     """
     c, d = repeat_stats["consumable"], repeat_stats["durable"]
-    assert c["buyers"] >= 500 and d["buyers"] >= 500           # measured 876 / 909
+    assert c["buyers"] >= 500 and d["buyers"] >= 500  # measured 876 / 909
     assert c["any10"] >= 0.90 and c["top1"] >= 0.90
     assert d["top1"] <= 0.60
     assert d["top1"] <= c["top1"] - 0.30
     assert d["any3"] <= c["any3"] - 0.15
-    assert d["per_user10"] < c["per_user10"]                  # measured 1.61 vs 2.09
+    assert d["per_user10"] < c["per_user10"]  # measured 1.61 vs 2.09
 
 
 # Not asserted here: that the ranker alone (almost) never ranks bought durables. Labels count
@@ -173,6 +187,6 @@ def test_cold_segment_metric_is_reported(default_run):
     n_cold = m["segment.cold.n_users"]
     cold, cold_pop = m["segment.cold.ndcg_at_10"], m["segment.cold.baseline.popularity.ndcg_at_10"]
     print(f"cold segment: {n_cold:.0f} users, ndcg_at_10 {cold:.4f} (popularity {cold_pop:.4f})")
-    assert n_cold > 0                                          # measured 77
-    assert math.isfinite(cold) and 0.0 < cold <= 1.0           # measured 0.218
-    assert cold >= cold_pop                                    # measured 0.218 vs 0.064
+    assert n_cold > 0  # measured 77
+    assert math.isfinite(cold) and 0.0 < cold <= 1.0  # measured 0.218
+    assert cold >= cold_pop  # measured 0.218 vs 0.064

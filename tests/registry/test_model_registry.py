@@ -16,6 +16,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
 from recpipe.tasks.evaluation.report_figures import (  # noqa: E402
     evaluation_report_md,
     feature_importance_png,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
+from scipy.special import betaincinv
+
 from recpipe.tasks.serving.exploration import (
     ExplorePool,
     beta_draws,
@@ -10,15 +13,18 @@ from recpipe.tasks.serving.exploration import (
     thompson_draws,
     user_hashes,
 )
-from scipy import stats
-from scipy.special import betaincinv
 
 LEVELS = 512
 
 
 def _pool(a: np.ndarray, b: np.ndarray) -> ExplorePool:
-    return ExplorePool(items=np.arange(len(a), dtype=np.int64), a=a, b=b,
-                       propensity=np.full(len(a), 0.1), quantiles=beta_quantiles(a, b, LEVELS))
+    return ExplorePool(
+        items=np.arange(len(a), dtype=np.int64),
+        a=a,
+        b=b,
+        propensity=np.full(len(a), 0.1),
+        quantiles=beta_quantiles(a, b, LEVELS),
+    )
 
 
 def test_tabulated_draws_match_exact_inverse_cdf():
@@ -29,8 +35,10 @@ def test_tabulated_draws_match_exact_inverse_cdf():
     u = np.random.default_rng(0).random((20_000, len(a)))
     exact = betaincinv(a[None, :], b[None, :], u)
     got = beta_draws(pool, u)
-    inner = (u > 1e-6) & (u < 1 - 1e-6)   # tails beyond are held at the last grid point
-    assert np.all(np.abs(got - exact)[inner] <= 1e-3 * np.broadcast_to(exact.max(axis=0), u.shape)[inner])
+    inner = (u > 1e-6) & (u < 1 - 1e-6)  # tails beyond are held at the last grid point
+    assert np.all(
+        np.abs(got - exact)[inner] <= 1e-3 * np.broadcast_to(exact.max(axis=0), u.shape)[inner]
+    )
     # and they are Beta(a, b) distributed
     for j in range(len(a)):
         assert stats.kstest(got[:, j], stats.beta(a[j], b[j]).cdf).pvalue > 0.01

@@ -14,9 +14,10 @@ from datetime import timedelta
 import duckdb
 import pandas as pd
 import pytest
+from recs_helpers import ScoringSetup, scoring_setup
+
 from recpipe.tasks.serving.exploration import ExploreConfig
 from recpipe.tasks.serving.user_recommendations import RecommendConfig
-from recs_helpers import ScoringSetup, scoring_setup
 
 K = 20
 EXPLORE = ExploreConfig(share=0.1, positions=(3, 12), new_item_days=14.0, seed=0)
@@ -51,14 +52,19 @@ def _serve(setup: ScoringSetup, sql: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def purchases(setup) -> pd.DataFrame:
     """(user_id, item_id) the serve snapshot says the user bought within the re-purchase window."""
-    return _serve(setup, "select user_id, item_id from serve.user_item_features where n_purchases > 0 "
-                         f"and days_since_last_purchase <= {RecommendConfig().repurchase_window_days}")
+    return _serve(
+        setup,
+        "select user_id, item_id from serve.user_item_features where n_purchases > 0 "
+        f"and days_since_last_purchase <= {RecommendConfig().repurchase_window_days}",
+    )
 
 
 @pytest.fixture(scope="module")
 def n_events(setup) -> pd.Series:
     """Events before the cutoff per user of the universe (0 for users known only from users.parquet)."""
-    return _serve(setup, "select user_id, n_events from serve.user_universe").set_index("user_id")["n_events"]
+    return _serve(setup, "select user_id, n_events from serve.user_universe").set_index("user_id")[
+        "n_events"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +140,9 @@ def consumable_setups(setup, tmp_path_factory) -> dict[float, ScoringSetup]:
 @pytest.mark.parametrize("share, expect_bought", [(0.0, False), (1.0, True)])
 def test_repurchase_auto_follows_category_repeat_behaviour(consumable_setups, share, expect_bought):
     s = consumable_setups[share]
-    bought = _serve(s, "select user_id, item_id from serve.user_item_features where n_purchases > 0")
+    bought = _serve(
+        s, "select user_id, item_id from serve.user_item_features where n_purchases > 0"
+    )
     assert bought["user_id"].nunique() >= 80
     cfg = RecommendConfig(top_k=K, repurchase="auto", explore=NO_EXPLORE)
     shown = s.score(cfg, f"auto-{share}").merge(bought, on=["user_id", "item_id"])
@@ -199,16 +207,21 @@ def test_zero_event_users_get_coldstart_lists(rules, zero_event_users):
     assert (rows["source"] == "coldstart").all(), rows["source"].value_counts()
 
 
-def test_few_event_users_get_coldstart_lists_from_their_categories(rules, n_events, setup, category):
+def test_few_event_users_get_coldstart_lists_from_their_categories(
+    rules, n_events, setup, category
+):
     few = n_events[(n_events > 0) & (n_events < 3)].index
     assert len(few) > 100  # 233 users here
     events = pd.read_parquet(setup.shop / "events", columns=["user_id", "item_id"])
     own = with_category(events[events["user_id"].isin(few)], category)
     own_cats = own.groupby("user_id")["category"].agg(set)
-    rows = with_category(rules[rules["user_id"].isin(few) & (rules["source"] != "explore")], category)
+    rows = with_category(
+        rules[rules["user_id"].isin(few) & (rules["source"] != "explore")], category
+    )
     assert (rows["source"] == "coldstart").mean() > 0.95
     share = rows.groupby("user_id").apply(
-        lambda g: g["category"].isin(own_cats[g.name]).mean(), include_groups=False)
+        lambda g: g["category"].isin(own_cats[g.name]).mean(), include_groups=False
+    )
     # measured: every cold-start item is in a category of the user's events
     assert share.min() >= 0.5
     assert share.mean() >= 0.9
@@ -272,8 +285,9 @@ def test_same_seed_gives_identical_table_whatever_the_sharding(setup, rules, rul
 
 
 def test_other_seed_changes_explore_rows_only(setup, rules, rules_cfg):
-    other = setup.score(dataclasses.replace(rules_cfg, explore=dataclasses.replace(EXPLORE, seed=1)),
-                        "rules-seed-1")
+    other = setup.score(
+        dataclasses.replace(rules_cfg, explore=dataclasses.replace(EXPLORE, seed=1)), "rules-seed-1"
+    )
     key = ["user_id", "rank"]
     a, b = rules.set_index(key), other.set_index(key)
     assert a.index.equals(b.index)
@@ -301,10 +315,16 @@ def drifters(setup) -> pd.DataFrame:
     recent = events[events["ts"] >= setup.as_of - timedelta(days=7)]["user_id"].unique()
     users = after[after >= 5].index
     gt = gt[gt["user_id"].isin(users)]
-    out = pd.DataFrame({
-        "new": gt[gt["weight_after"] > gt["weight_before"]].groupby("user_id")["category"].agg(set),
-        "old": gt[gt["weight_before"] > gt["weight_after"]].groupby("user_id")["category"].agg(set),
-    })
+    out = pd.DataFrame(
+        {
+            "new": gt[gt["weight_after"] > gt["weight_before"]]
+            .groupby("user_id")["category"]
+            .agg(set),
+            "old": gt[gt["weight_before"] > gt["weight_after"]]
+            .groupby("user_id")["category"]
+            .agg(set),
+        }
+    )
     out["recent"] = out.index.isin(recent)
     assert len(out) > 150  # 193 users here, 120 of them active in the last 7 days
     return out
@@ -314,12 +334,18 @@ def interest_shares(df: pd.DataFrame, drifters: pd.DataFrame, category: pd.Serie
     """Per drifter: share of list items in the new and in the old categories."""
     rows = with_category(df[df["user_id"].isin(drifters.index)], category)
     g = rows.groupby("user_id")
-    return pd.DataFrame({
-        "new": g.apply(lambda x: x["category"].isin(drifters.at[x.name, "new"]).mean(),
-                       include_groups=False),
-        "old": g.apply(lambda x: x["category"].isin(drifters.at[x.name, "old"]).mean(),
-                       include_groups=False),
-    })
+    return pd.DataFrame(
+        {
+            "new": g.apply(
+                lambda x: x["category"].isin(drifters.at[x.name, "new"]).mean(),
+                include_groups=False,
+            ),
+            "old": g.apply(
+                lambda x: x["category"].isin(drifters.at[x.name, "old"]).mean(),
+                include_groups=False,
+            ),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -329,8 +355,9 @@ def boosted(setup) -> pd.DataFrame:
 
 def test_drifting_users_follow_their_new_interest(control, drifters, category, setup):
     s = interest_shares(control, drifters, category)
-    history = interest_shares(pd.read_parquet(setup.shop / "events", columns=["user_id", "item_id"]),
-                              drifters, category)
+    history = interest_shares(
+        pd.read_parquet(setup.shop / "events", columns=["user_id", "item_id"]), drifters, category
+    )
     # measured on 193 drifters: 94% have more list items in their new than in their old
     # categories (mean share 0.75 new vs 0.18 old), while only 66% of them have more events
     # there over the whole log (0.63 vs 0.36): the lists lean further towards the new interest
@@ -342,9 +369,13 @@ def test_drifting_users_follow_their_new_interest(control, drifters, category, s
 
 
 def test_higher_drift_boost_does_not_reduce_new_interest_of_active_drifters(
-        control, boosted, drifters, category):
+    control, boosted, drifters, category
+):
     active = drifters[drifters["recent"]]
-    base, more = interest_shares(control, active, category), interest_shares(boosted, active, category)
+    base, more = (
+        interest_shares(control, active, category),
+        interest_shares(boosted, active, category),
+    )
     # measured on 120 users: new-category share 0.84 -> 0.91, old 0.13 -> 0.07
     assert more["new"].mean() >= base["new"].mean()
     assert more["old"].mean() <= base["old"].mean()
@@ -352,8 +383,12 @@ def test_higher_drift_boost_does_not_reduce_new_interest_of_active_drifters(
 
 
 def test_higher_drift_boost_does_not_reduce_new_interest_of_inactive_drifters(
-        control, boosted, drifters, category):
+    control, boosted, drifters, category
+):
     quiet = drifters[~drifters["recent"]]
     assert len(quiet) > 50
-    base, more = interest_shares(control, quiet, category), interest_shares(boosted, quiet, category)
+    base, more = (
+        interest_shares(control, quiet, category),
+        interest_shares(boosted, quiet, category),
+    )
     assert more["new"].mean() >= base["new"].mean()

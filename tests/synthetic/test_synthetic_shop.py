@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from recpipe.tasks.synthetic.synthetic_shop import PRESETS, ShopConfig, ShopSummary, synthetic_shop
 
 SMALL = PRESETS["small"]
