@@ -5,16 +5,18 @@ from __future__ import annotations
 from prefect import flow
 
 from recpipe.configs import feature_config, settings_for
-from recpipe.flows.steps import default_as_of_task, feature_tables_task
+from recpipe.flows.data_dir_writer import one_writer
+from recpipe.flows.steps import feature_tables_task, run_cutoff_task
 from recpipe.params import FeatureParams
 from recpipe.tasks.features.feature_tables import FeatureTablesResult
 
 
 @flow(name="features", log_prints=True)
+@one_writer("features")
 def features_flow(params: FeatureParams = FeatureParams()) -> FeatureTablesResult:
     """Build every feature table of one snapshot as of one cutoff."""
     settings = settings_for(params.data_dir)
-    as_of = params.as_of or default_as_of_task(settings.lake_dir)
+    as_of = run_cutoff_task(settings.lake_dir, params.as_of)
     result = feature_tables_task(
         settings.lake_dir, settings.warehouse_path, as_of, params.snapshot, feature_config(settings)
     )

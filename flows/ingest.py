@@ -5,12 +5,14 @@ from __future__ import annotations
 from prefect import flow
 
 from recpipe.configs import settings_for
+from recpipe.flows.data_dir_writer import one_writer
 from recpipe.flows.steps import ingested_events_task, markdown_artifact_task
 from recpipe.params import IngestParams
 from recpipe.tasks.ingest.ingested_events import IngestSummary
 
 
 @flow(name="ingest", log_prints=True)
+@one_writer("ingest")
 def ingest_flow(params: IngestParams = IngestParams()) -> IngestSummary:
     """Validate raw events (and optional items/users) and land the good rows in the lake."""
     settings = settings_for(params.data_dir)

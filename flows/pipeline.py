@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from recpipe.flows.data_dir_writer import one_writer
 from recpipe.flows.ingest import ingest_flow
 from recpipe.flows.recommend import recommend_flow
 from recpipe.flows.train import train_flow
@@ -11,6 +12,7 @@ from recpipe.params import IngestParams, RunParams
 
 
 @flow(name="run", log_prints=True)
+@one_writer("run")
 def run_flow(params: RunParams) -> dict:
     """Land the logs, train and evaluate a ranker, publish recommendations with the champion."""
     shared = {"data_dir": params.data_dir, "as_of": params.as_of}

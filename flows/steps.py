@@ -20,7 +20,7 @@ from recpipe.tasks.features.feature_tables import feature_tables
 from recpipe.tasks.features.ranking_labels import interaction_labels
 from recpipe.tasks.features.training_windows import training_windows
 from recpipe.tasks.ingest.ingested_events import ingested_events
-from recpipe.tasks.ingest.lake_cutoffs import default_as_of, lake_fingerprint
+from recpipe.tasks.ingest.lake_cutoffs import default_as_of, lake_fingerprint, run_cutoff
 from recpipe.tasks.models.als_embeddings import als_embeddings_file
 from recpipe.tasks.models.ranker_model import ranker_model_file
 from recpipe.tasks.models.ranker_training_set import ranker_training_set_file
@@ -38,6 +38,7 @@ markdown_artifact_task = task(markdown_artifact, name="markdown_artifact")
 
 # features
 default_as_of_task = task(default_as_of, name="default_as_of")
+run_cutoff_task = task(run_cutoff, name="run_cutoff")
 lake_fingerprint_task = task(lake_fingerprint, name="lake_fingerprint")
 training_windows_task = task(training_windows, name="training_windows")
 feature_tables_task = task(

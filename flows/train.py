@@ -6,10 +6,10 @@ from __future__ import annotations
 from prefect import flow
 
 from recpipe.configs import eval_config, feature_config, label_grades, settings_for
+from recpipe.flows.data_dir_writer import one_writer
 from recpipe.flows.steps import (
     als_embeddings_task,
     champion_score_task,
-    default_as_of_task,
     feature_tables_task,
     interaction_labels_task,
     lake_fingerprint_task,
@@ -19,6 +19,7 @@ from recpipe.flows.steps import (
     ranker_model_task,
     ranker_training_set_task,
     registered_run_task,
+    run_cutoff_task,
     training_bundle_task,
     training_record_task,
     training_report_task,
@@ -30,6 +31,7 @@ from recpipe.params import TrainParams
 
 
 @flow(name="train", log_prints=True)
+@one_writer("train")
 def train_flow(params: TrainParams = TrainParams()) -> dict:
     """Train, evaluate and register a ranker; promote it only if it beats the champion."""
     settings = settings_for(params.data_dir)
@@ -38,9 +40,7 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         settings.warehouse_path,
         settings.registered_model_name,
     )
-    windows = training_windows_task(
-        params.as_of or default_as_of_task(lake), params.label_horizon_days
-    )
+    windows = training_windows_task(run_cutoff_task(lake, params.as_of), params.label_horizon_days)
     fingerprint = lake_fingerprint_task(lake)
     feat_cfg, eval_cfg, cand_cfg = feature_config(settings), eval_config(params), params.candidates
 
@@ -66,6 +66,7 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         previous = emb[snap].path
     tset = cached_call(
         ranker_training_set_task,
+        run_cutoff_task,
         wh,
         "train",
         emb["train"].path,

@@ -10,15 +10,23 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
-from recpipe.errors import RecpipeError
-from recpipe.settings import LOG_FORMAT, Settings
+from recpipe.errors import InputError, RecpipeError
+from recpipe.preflight import (
+    cutoff_after_first_event,
+    existing_file,
+    existing_inputs,
+    writable_data_dir,
+)
+from recpipe.settings import LOG_FORMAT, Settings, load_settings
 
 app = typer.Typer(
     add_completion=False,
@@ -29,6 +37,14 @@ app = typer.Typer(
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory (default RECPIPE_DATA_DIR or ./data)."),
+]
+Wait = Annotated[
+    float | None,
+    typer.Option(
+        "--wait",
+        help="Seconds to wait while another run holds the data directory (default 0: fail at "
+        "once, naming it).",
+    ),
 ]
 _debug = {"on": False}
 
@@ -44,20 +60,32 @@ def _options(
 
 
 def command(fn: Callable) -> Callable:
-    """A CLI command whose `RecpipeError`s print as one line and exit with code 2 (the traceback
-    with `recpipe --debug ...`); any other error is a bug and keeps its traceback."""
+    """A CLI command whose user errors (`RecpipeError`, or an option value its parameter model
+    rejects) print as one line and exit with code 2 (the traceback with `recpipe --debug ...`);
+    any other error is a bug and keeps its traceback."""
+    name = fn.__name__.rstrip("_")
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except RecpipeError as exc:
+        except (RecpipeError, ValidationError) as exc:
             if _debug["on"]:
                 raise
-            typer.echo(f"recpipe {fn.__name__.rstrip('_')}: {exc}", err=True)
+            message = _option_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            typer.echo(f"recpipe {name}: {message}", err=True)
             raise typer.Exit(2) from None
 
     return run
+
+
+def _option_error(exc: ValidationError) -> str:
+    """A parameter model's complaint as the option the user typed: `--top-k: Input should be
+    greater than or equal to 1 (got 0)`."""
+    err = exc.errors()[0]
+    field = next((p for p in reversed(err["loc"]) if isinstance(p, str)), "")
+    option = f"--{field.replace('_', '-')}" if field else exc.title
+    return f"{option}: {err['msg']} (got {err.get('input')!r})"
 
 
 def given(**values: Any) -> dict[str, Any]:
@@ -65,12 +93,15 @@ def given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def prepare(data_dir: Path | None) -> Settings:
-    """Settings for this command, with the local environment defaults applied."""
+def prepare(data_dir: Path | None, writes: bool = True) -> Settings:
+    """Settings for this command, with the local environment defaults applied. A command that
+    `writes` gets a data directory that exists and is writable (or a one-line error now,
+    before Prefect starts)."""
     if data_dir is not None:
-        os.environ["RECPIPE_DATA_DIR"] = str(Path(data_dir).resolve())
-    settings = Settings()
-    settings.data_path.mkdir(parents=True, exist_ok=True)
+        os.environ["RECPIPE_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    settings = load_settings()
+    if writes:
+        writable_data_dir(settings.data_path)
     for key, value in settings.local_environment().items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "recpipe")
@@ -79,6 +110,71 @@ def prepare(data_dir: Path | None) -> Settings:
     for noisy in ("great_expectations", "alembic", "httpx", "mlflow", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return settings
+
+
+@contextmanager
+def writing(settings: Settings, command_name: str, wait: float | None) -> Iterator[None]:
+    """Hold the data directory's writer lock for the whole command (the flow re-enters it), so
+    a second writer fails in a second, naming the holder, instead of after Prefect starts; and
+    checks that read the data directory run under it."""
+    from recpipe.tasks.common.data_dir_lock import writer_lock
+
+    if wait is not None and wait < 0:
+        raise InputError(f"--wait must be >= 0, not {wait}")
+    with writer_lock(
+        settings.data_path,
+        command_name,
+        wait if wait is not None else settings.lock_wait_seconds,
+    ):
+        yield
+
+
+def flow_of(module: str, name: str) -> Callable:
+    """The flow `recpipe.flows.<module>.<name>`, imported (which starts Prefect's logging) once
+    the command's own checks passed; Prefect's copies of a user error stay off the terminal."""
+    import importlib
+
+    flow = getattr(importlib.import_module(f"recpipe.flows.{module}"), name)
+    if not _debug["on"]:
+        _quiet_user_error_tracebacks()
+    return flow
+
+
+class _UserErrorFilter(logging.Filter):
+    """Drops Prefect's error records about a `RecpipeError` (the task's and the flow's
+    traceback, the failed states): the CLI prints the one line. The records still reach the
+    Prefect API (the UI), whose handler has no such filter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.name.startswith("prefect"):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, RecpipeError):
+            return False
+        text = record.getMessage()
+        return not any(f"{name}(" in text or f"{name}:" in text for name in _user_error_names())
+
+
+@functools.cache
+def _user_error_names() -> tuple[str, ...]:
+    import recpipe.errors as errors
+
+    return tuple(
+        name
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, RecpipeError)
+    )
+
+
+def _quiet_user_error_tracebacks() -> None:
+    import prefect  # noqa: F401  (configures Prefect's logging handlers)
+
+    handlers = {h for name in ("", "prefect") for h in logging.getLogger(name).handlers}
+    for handler in handlers:
+        if type(handler).__name__ == "APILogHandler":
+            continue
+        if not any(isinstance(f, _UserErrorFilter) for f in handler.filters):
+            handler.addFilter(_UserErrorFilter())
 
 
 @app.command()
@@ -128,7 +224,6 @@ def import_(
     ] = None,
 ) -> None:
     """Convert a public log format to the event contract."""
-    from recpipe.errors import InputError
     from recpipe.tasks.ingest.log_importers import IMPORTERS
 
     if fmt not in IMPORTERS:
@@ -148,8 +243,6 @@ def import_(
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
-    from recpipe.errors import InputError
-
     out_map = {}
     for v in values or []:
         if "=" not in v:
@@ -169,21 +262,23 @@ def ingest(
     max_bad_row_share: Annotated[
         float | None, typer.Option(help="Fail above this share of bad rows (default 1%).")
     ] = None,
+    wait: Wait = None,
 ) -> None:
     """Validate raw files and land the good rows in the lake (a Prefect flow)."""
     settings = prepare(data_dir)
-    from recpipe.flows.ingest import ingest_flow
     from recpipe.params import IngestParams
 
-    ingest_flow(
-        IngestParams(
-            events=events,
-            items=items,
-            users=users,
-            data_dir=str(settings.data_path),
-            max_bad_row_share=max_bad_row_share,
-        )
+    params = IngestParams(
+        events=events,
+        items=items,
+        users=users,
+        data_dir=str(settings.data_path),
+        max_bad_row_share=max_bad_row_share,
     )
+    existing_inputs(events, items, users)
+    with writing(settings, "ingest", wait):
+        ingest_flow = flow_of("ingest", "ingest_flow")
+        ingest_flow(params)
 
 
 @app.command()
@@ -196,15 +291,19 @@ def features(
     snapshot: Annotated[
         str | None, typer.Option(help="serve, train or eval (default serve).")
     ] = None,
+    wait: Wait = None,
 ) -> None:
     """Build the point-in-time feature tables in warehouse.duckdb (a Prefect flow)."""
     settings = prepare(data_dir)
-    from recpipe.flows.features import features_flow
     from recpipe.params import FeatureParams
 
-    features_flow(
-        FeatureParams(data_dir=str(settings.data_path), as_of=as_of, **given(snapshot=snapshot))
+    params = FeatureParams(
+        data_dir=str(settings.data_path), as_of=as_of, **given(snapshot=snapshot)
     )
+    with writing(settings, "features", wait):
+        cutoff_after_first_event(settings.lake_dir, as_of)
+        features_flow = flow_of("features", "features_flow")
+        features_flow(params)
 
 
 def _train_params(
@@ -251,23 +350,24 @@ def train(
     force_promote: Annotated[
         bool, typer.Option("--force-promote", help="Promote even if it does not beat the champion.")
     ] = False,
+    wait: Wait = None,
 ) -> None:
     """Train, evaluate against baselines, log to MLflow and run the promotion gate (a Prefect flow)."""
     settings = prepare(data_dir)
-    from recpipe.flows.train import train_flow
-
-    result = train_flow(
-        _train_params(
-            settings.data_path,
-            as_of,
-            horizon_days,
-            factors,
-            iterations,
-            n_estimators,
-            experiment,
-            force_promote or None,
-        )
+    params = _train_params(
+        settings.data_path,
+        as_of,
+        horizon_days,
+        factors,
+        iterations,
+        n_estimators,
+        experiment,
+        force_promote or None,
     )
+    with writing(settings, "train", wait):
+        cutoff_after_first_event(settings.lake_dir, as_of)
+        train_flow = flow_of("train", "train_flow")
+        result = train_flow(params)
     typer.echo(_training_summary(result))
 
 
@@ -305,29 +405,32 @@ def recommend(
     exclude_items: Annotated[
         str | None, typer.Option(help="File of item ids never to show.")
     ] = None,
+    wait: Wait = None,
 ) -> None:
     """Score every user with the champion and publish a new table version (a Prefect flow)."""
     settings = prepare(data_dir)
-    from recpipe.flows.recommend import recommend_flow
     from recpipe.params import RecommendParams
 
-    result = recommend_flow(
-        RecommendParams(
-            data_dir=str(settings.data_path),
-            as_of=as_of,
-            **given(
-                top_k=top_k,
-                model_version=model_version,
-                n_shards=n_shards,
-                shard_users=shard_users,
-                workers=workers,
-                explore_share=explore_share,
-                repurchase=repurchase,
-                category_cap=category_cap,
-                exclude_items_file=exclude_items,
-            ),
-        )
+    params = RecommendParams(
+        data_dir=str(settings.data_path),
+        as_of=as_of,
+        **given(
+            top_k=top_k,
+            model_version=model_version,
+            n_shards=n_shards,
+            shard_users=shard_users,
+            workers=workers,
+            explore_share=explore_share,
+            repurchase=repurchase,
+            category_cap=category_cap,
+            exclude_items_file=exclude_items,
+        ),
     )
+    existing_file(exclude_items, "--exclude-items")
+    with writing(settings, "recommend", wait):
+        cutoff_after_first_event(settings.lake_dir, as_of)
+        recommend_flow = flow_of("recommend", "recommend_flow")
+        result = recommend_flow(params)
     typer.echo(
         f"published {result['version']}: {result['n_users']:,} users, {result['n_rows']:,} rows "
         f"-> {result['path']}"
@@ -349,22 +452,24 @@ def run(
         datetime | None, typer.Option(help="Use only events before this (UTC).")
     ] = None,
     top_k: Annotated[int | None, typer.Option(help="Items per user (default 20).")] = None,
+    wait: Wait = None,
 ) -> None:
     """The whole pipeline: ingest -> features -> train -> recommend (one parent Prefect flow)."""
     settings = prepare(data_dir)
-    from recpipe.flows.pipeline import run_flow
     from recpipe.params import RecommendParams, RunParams
 
-    result = run_flow(
-        RunParams(
-            events=events,
-            items=items,
-            users=users,
-            data_dir=str(settings.data_path),
-            as_of=as_of,
-            recommend=RecommendParams(**given(top_k=top_k)),
-        )
+    params = RunParams(
+        events=events,
+        items=items,
+        users=users,
+        data_dir=str(settings.data_path),
+        as_of=as_of,
+        recommend=RecommendParams(**given(top_k=top_k)),
     )
+    existing_inputs(events, items, users)
+    with writing(settings, "run", wait):
+        run_flow = flow_of("pipeline", "run_flow")
+        result = run_flow(params)
     typer.echo(_run_summary(result, settings))
 
 
@@ -388,6 +493,7 @@ def demo(
         data_dir=settings.data_path,
         as_of=None,
         top_k=None,
+        wait=None,
     )
 
 
@@ -398,7 +504,7 @@ def recs(
     data_dir: DataDir = None,
 ) -> None:
     """Print one user's current recommendations with sources and item categories."""
-    settings = prepare(data_dir)
+    settings = prepare(data_dir, writes=False)
     from recpipe.tasks.serving.recommendation_lookup import user_list
 
     version, df = user_list(settings.recommendations_dir, settings.lake_dir, user_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from recpipe.contract import DEFAULT_LABEL_GRADES
 from recpipe.params import RecommendParams, TrainParams
-from recpipe.settings import Settings
+from recpipe.settings import Settings, load_settings
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
 from recpipe.tasks.evaluation.offline_evaluation import EvalConfig
 from recpipe.tasks.features.feature_tables import FeatureConfig
@@ -18,7 +18,7 @@ from recpipe.tasks.serving.user_recommendations import RecommendConfig
 
 def settings_for(data_dir: str | None) -> Settings:
     """Settings of a run: its `data_dir` parameter, else the environment's."""
-    return Settings(**({"data_dir": data_dir} if data_dir else {}))
+    return load_settings(**({"data_dir": data_dir} if data_dir else {}))
 
 
 def feature_config(settings: Settings) -> FeatureConfig:

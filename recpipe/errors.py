@@ -38,3 +38,7 @@ class InputError(RecpipeError, ValueError):
 
 class MissingInputError(RecpipeError, FileNotFoundError):
     """A file or directory the user named does not exist."""
+
+
+class DataDirBusyError(RecpipeError, RuntimeError):
+    """Another run holds the data directory's writer lock (the message names the holder)."""

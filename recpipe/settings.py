@@ -7,12 +7,17 @@ variables the CLI sets before Prefect or MLflow are imported.
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
+from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from recpipe.contract import DEFAULT_EVENT_WEIGHTS
+from recpipe.errors import InputError
 
 LOG_FORMAT = "%(asctime)s %(name)s %(message)s"  # the CLI's and its worker processes' log lines
 
@@ -42,6 +47,24 @@ class Settings(BaseSettings):
     max_bad_row_share: float = Field(
         0.01, ge=0, le=1, description="Share of quarantined rows above which an ingest fails."
     )
+    lock_wait_seconds: float = Field(
+        0,
+        ge=0,
+        description="How long a run waits for another run holding the same data directory "
+        "before it fails naming the holder (0 = fail at once).",
+    )
+
+    @field_validator("event_weights")
+    @classmethod
+    def _weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        if not weights:
+            raise ValueError("at least one event type is needed")
+        for name, weight in weights.items():
+            if not name.strip() or name != name.strip():
+                raise ValueError(f"event type {name!r} is empty or has surrounding whitespace")
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"weight of {name!r} must be a finite number >= 0, not {weight}")
+        return weights
 
     @property
     def event_types(self) -> list[str]:
@@ -71,7 +94,7 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
-        return f"sqlite:///{self.data_path / 'mlflow.db'}"
+        return sqlite_url("sqlite", self.data_path / "mlflow.db")
 
     def local_environment(self) -> dict[str, str]:
         """Environment that keeps Prefect and MLflow local, quiet and under the data directory."""
@@ -86,4 +109,52 @@ class Settings(BaseSettings):
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "PREFECT_HOME": str(self.data_path / ".prefect"),
             "PREFECT_LOGGING_LEVEL": "WARNING",
-        }
+        } | (
+            {  # Prefect's default URL would cut the path at the `?` or `#`
+                "PREFECT_API_DATABASE_CONNECTION_URL": sqlite_url(
+                    "sqlite+aiosqlite", self.data_path / ".prefect" / "prefect.db"
+                )
+            }
+            if _URL_SPECIAL.search(str(self.data_path))
+            else {}
+        )
+
+
+_URL_SPECIAL = re.compile(r"[?#%]")
+
+
+def sqlite_url(scheme: str, path: Path) -> str:
+    """A SQLAlchemy URL of the SQLite file `path`. Paths with `?`, `#` or `%` (which a URL would
+    cut or decode) become a percent-encoded SQLite URI filename (`file:...?uri=true`)."""
+    if _URL_SPECIAL.search(str(path)):
+        return f"{scheme}:///file:{quote(str(path))}?uri=true"
+    return f"{scheme}:///{path}"
+
+
+_EXAMPLES = {"event_weights": """'{"view": 1, "cart": 4, "purchase": 8}'"""}
+
+
+def load_settings(**values: object) -> Settings:
+    """`Settings(**values)`, with a bad value reported as one `InputError` naming the variable
+    (`RECPIPE_...`, from the environment or `.env`) and what would be valid."""
+    try:
+        return Settings(**values)
+    except SettingsError as exc:  # a value that is not even JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        field = found.group(1) if found else ""
+        cause = exc.__cause__
+        raise InputError(
+            f"RECPIPE_{field.upper()} (environment or .env) cannot be parsed"
+            + (f" ({cause})" if cause else "")
+            + (f"; expected JSON like {_EXAMPLES[field]}" if field in _EXAMPLES else "")
+        ) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        where = f"--{field.replace('_', '-')}" if field in values else f"RECPIPE_{field.upper()}"
+        detail = ".".join(str(p) for p in err["loc"][1:])
+        raise InputError(
+            f"{where}{' [' + detail + ']' if detail else ''}: {err['msg']} "
+            f"(got {err.get('input')!r})"
+            + (f"; expected e.g. {_EXAMPLES[field]}" if field in _EXAMPLES else "")
+        ) from None

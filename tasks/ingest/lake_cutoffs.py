@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recpipe.errors import NoDataError
+from recpipe.errors import InputError, NoDataError
 from recpipe.tasks.ingest import event_lake
 
 
@@ -33,3 +33,32 @@ def lake_fingerprint(lake_dir: Path) -> str:
 
     fps = sorted(r.fingerprint for r in event_lake.read_manifest(lake_dir).ingests)
     return hashlib.sha256("\n".join(fps).encode()).hexdigest()[:16]
+
+
+def first_event_ts(lake_dir: Path) -> datetime | None:
+    """Earliest landed event timestamp according to the manifest, or None for an empty lake."""
+    stamps = [
+        r.min_ts
+        for r in event_lake.read_manifest(lake_dir).ingests
+        if r.kind == "events" and r.min_ts
+    ]
+    return min(datetime.fromisoformat(s) for s in stamps) if stamps else None
+
+
+def run_cutoff(lake_dir: Path, as_of: datetime | None = None) -> datetime:
+    """A run's cutoff: `as_of` (naive UTC) when given, else `default_as_of`. A cutoff at or
+    before the lake's first event would leave nothing to work on: `InputError` naming both."""
+    if as_of is None:
+        return default_as_of(lake_dir)
+    if as_of.tzinfo is not None:
+        as_of = as_of.astimezone(UTC).replace(tzinfo=None)
+    first = first_event_ts(lake_dir)
+    if first is None:
+        raise NoDataError(f"{lake_dir}: the lake holds no events; run `recpipe ingest` first")
+    if as_of <= first:
+        raise InputError(
+            f"--as-of {as_of} is not after the lake's first event ({first}); nothing happened "
+            "before that cutoff. Choose a later --as-of or leave it out (default: after the last "
+            "event)"
+        )
+    return as_of
