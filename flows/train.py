@@ -66,7 +66,6 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         previous = emb[snap].path
     tset = cached_call(
         ranker_training_set_task,
-        run_cutoff_task,
         wh,
         "train",
         emb["train"].path,
