@@ -43,9 +43,10 @@ demo: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q tests
 
-# The unit lane: everything but the end-to-end tests marked slow (under a minute).
+# The unit lane: everything but the end-to-end tests marked slow, on two processes (under a
+# minute).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
