@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +26,7 @@ from recpipe.preflight import (
     existing_file,
     existing_inputs,
     writable_data_dir,
+    writable_dir,
 )
 from recpipe.settings import LOG_FORMAT, Settings, load_settings
 
@@ -85,6 +87,9 @@ def _option_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = next((p for p in reversed(err["loc"]) if isinstance(p, str)), "")
     option = f"--{field.replace('_', '-')}" if field else exc.title
+    choices = re.fullmatch(r"\^\(([\w|]+)\)\$", str(err.get("ctx", {}).get("pattern", "")))
+    if choices:
+        return f"{option}: {err.get('input')!r} is not one of {', '.join(choices[1].split('|'))}"
     return f"{option}: {err['msg']} (got {err.get('input')!r})"
 
 
@@ -192,6 +197,7 @@ def generate(
 ) -> None:
     """Write a seeded synthetic shop: events/, items.parquet, users.parquet, ground_truth/."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    writable_dir(out, "--out")
     from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
 
     summary = synthetic_shop(
@@ -224,6 +230,8 @@ def import_(
     ] = None,
 ) -> None:
     """Convert a public log format to the event contract."""
+    existing_file(source, "SOURCE")
+    writable_dir(out, "OUT")
     from recpipe.tasks.ingest.log_importers import IMPORTERS
 
     if fmt not in IMPORTERS:

@@ -13,16 +13,25 @@ from recpipe.errors import InputError, MissingInputError
 _WRITTEN = ("lake", "recommendations", "models", ".prefect", "warehouse.duckdb", "mlflow.db")
 
 
-def writable_data_dir(data_dir: Path) -> Path:
-    """The data directory, created if missing; `InputError` when it or what a run writes in it
-    cannot be written."""
-    path = Path(data_dir)
+def writable_dir(path: Path, option: str) -> Path:
+    """`path` as a directory, created if missing; `InputError` naming `option` when it is a
+    file or cannot be created or written."""
+    path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError(f"--data-dir {path} is a file, not a directory")
+        raise InputError(f"{option} {path} is a file, not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"--data-dir {path} cannot be created ({exc.strerror})") from None
+        raise InputError(f"{option} {path} cannot be created ({exc.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path} is not writable")
+    return path
+
+
+def writable_data_dir(data_dir: Path) -> Path:
+    """The data directory, created if missing; `InputError` when it or what a run writes in it
+    cannot be written."""
+    path = writable_dir(data_dir, "--data-dir")
     for p in (path, *(path / name for name in _WRITTEN)):
         if p.exists() and not os.access(p, os.W_OK | (os.X_OK if p.is_dir() else 0)):
             raise InputError(

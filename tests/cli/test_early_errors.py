@@ -105,6 +105,7 @@ def test_a_malformed_environment_variable_is_named(tmp_path, events_csv):
         (["recommend", "--top-k", "0"], "--top-k: Input should be greater than or equal to 1"),
         (["train", "--factors", "-3"], "--factors: Input should be greater"),
         (["ingest", "--wait", "-1"], "--wait must be >= 0"),
+        (["features", "--snapshot", "bogus"], "--snapshot: 'bogus' is not one of serve, train"),
     ],
 )
 def test_an_option_out_of_range_names_the_option(tmp_path, events_csv, args, expected):
@@ -125,11 +126,14 @@ def test_an_option_out_of_range_names_the_option(tmp_path, events_csv, args, exp
         (["ingest", "--events", "EVENTS", "--items", "items.csv"], "--items items.csv does not"),
         (["run", "--events", "EVENTS", "--users", "."], "--users . is a directory"),
         (["recommend", "--exclude-items", "x.txt"], "--exclude-items x.txt does not exist"),
+        (["import", "generic", "nope.csv", "out"], "SOURCE nope.csv does not exist"),
+        (["generate", "--out", "EVENTS"], "events.csv is a file, not a directory"),
     ],
 )
 def test_a_missing_input_file_is_named(tmp_path, events_csv, args, expected):
     args = [str(events_csv) if a == "EVENTS" else a for a in args]
-    out, seconds = recpipe(*args, "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    data = [] if args[0] in ("import", "generate") else ["--data-dir", str(tmp_path / "data")]
+    out, seconds = recpipe(*args, *data, cwd=tmp_path)
     assert expected in one_line(out, args[0])
     assert seconds < 15 and not (tmp_path / "data" / ".prefect").exists()
 
