@@ -30,7 +30,13 @@ def writable_dir(path: Path, option: str) -> Path:
 
 def writable_data_dir(data_dir: Path) -> Path:
     """The data directory, created if missing; `InputError` when it or what a run writes in it
-    cannot be written."""
+    cannot be written, or when its path has a `?` (the SQLite URLs of MLflow and Prefect end
+    their path at a `?`; spaces, quotes, `#`, `%` and any letters are fine)."""
+    if "?" in str(data_dir):
+        raise InputError(
+            f"--data-dir {data_dir}: a '?' in the path cannot be part of the SQLite URLs that "
+            "keep MLflow and Prefect under the data directory; choose a path without '?'"
+        )
     path = writable_dir(data_dir, "--data-dir")
     for p in (path, *(path / name for name in _WRITTEN)):
         if p.exists() and not os.access(p, os.W_OK | (os.X_OK if p.is_dir() else 0)):

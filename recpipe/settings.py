@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from urllib.parse import quote
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,7 +93,7 @@ class Settings(BaseSettings):
     def tracking_uri(self) -> str:
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
-        return sqlite_url("sqlite", self.data_path / "mlflow.db")
+        return f"sqlite:///{self.data_path / 'mlflow.db'}"
 
     def local_environment(self) -> dict[str, str]:
         """Environment that keeps Prefect and MLflow local, quiet and under the data directory."""
@@ -109,26 +108,7 @@ class Settings(BaseSettings):
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "PREFECT_HOME": str(self.data_path / ".prefect"),
             "PREFECT_LOGGING_LEVEL": "WARNING",
-        } | (
-            {  # Prefect's default URL would cut the path at the `?` or `#`
-                "PREFECT_API_DATABASE_CONNECTION_URL": sqlite_url(
-                    "sqlite+aiosqlite", self.data_path / ".prefect" / "prefect.db"
-                )
-            }
-            if _URL_SPECIAL.search(str(self.data_path))
-            else {}
-        )
-
-
-_URL_SPECIAL = re.compile(r"[?#%]")
-
-
-def sqlite_url(scheme: str, path: Path) -> str:
-    """A SQLAlchemy URL of the SQLite file `path`. Paths with `?`, `#` or `%` (which a URL would
-    cut or decode) become a percent-encoded SQLite URI filename (`file:...?uri=true`)."""
-    if _URL_SPECIAL.search(str(path)):
-        return f"{scheme}:///file:{quote(str(path))}?uri=true"
-    return f"{scheme}:///{path}"
+        }
 
 
 _EXAMPLES = {"event_weights": """'{"view": 1, "cart": 4, "purchase": 8}'"""}

@@ -205,3 +205,9 @@ def test_a_failing_ingest_prints_its_reason_once_without_prefect_tracebacks(tmp_
     assert "bad.csv: 1 of 2 rows (50.0%) are bad" in line and "unknown_event_type" in line
     assert "Traceback" not in out.stdout + out.stderr
     assert (data / ".prefect").exists()  # this one did reach Prefect: the failure is the flow's
+
+
+def test_a_data_directory_with_a_question_mark_is_refused_by_name(tmp_path, events_csv):
+    data = tmp_path / "why?"
+    out, _ = recpipe("ingest", "--events", str(events_csv), "--data-dir", str(data), cwd=tmp_path)
+    assert "a '?' in the path" in one_line(out, "ingest") and not data.exists()
