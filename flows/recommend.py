@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from prefect import flow
 
 from recpipe.configs import feature_config, recommend_config, settings_for
+from recpipe.flows.data_dir_writer import one_writer
 from recpipe.flows.shard_runners import (
     scored_shards,
     scoring_workers,
@@ -16,11 +17,11 @@ from recpipe.flows.shard_runners import (
 )
 from recpipe.flows.steps import (
     checked_version_task,
-    default_as_of_task,
     exclusion_list_task,
     feature_tables_task,
     markdown_artifact_task,
     recommend_summary_task,
+    run_cutoff_task,
     scoring_model_task,
     scoring_scope_task,
     user_recommendations_task,
@@ -30,11 +31,12 @@ from recpipe.tasks.serving.recommendation_publishing import pending_version
 
 
 @flow(name="recommend", log_prints=True)
+@one_writer("recommend")
 def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     """Score every user with the chosen registered model and publish a new table version."""
     settings = settings_for(params.data_dir)
     lake, wh, recs_dir = settings.lake_dir, settings.warehouse_path, settings.recommendations_dir
-    as_of = params.as_of or default_as_of_task(lake)
+    as_of = run_cutoff_task(lake, params.as_of)
     feature_tables_task(lake, wh, as_of, "serve", feature_config(settings))
     model = scoring_model_task(
         settings.tracking_uri,
@@ -72,7 +74,14 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
             ],
         )
         published = checked_version_task(
-            recs_dir, version, wh, scope.blocked_items, scope.k, scope.n_users, params.retention
+            recs_dir,
+            version,
+            wh,
+            scope.blocked_items,
+            scope.k,
+            scope.n_users,
+            params.retention,
+            params.allow_shrink,
         )
     summary = recommend_summary_task(
         shards,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
@@ -55,14 +56,42 @@ def scored_shards(shard_task, workers: int, shard_kwargs: list[dict]) -> tuple[l
     (worker start-up included). The first failing shard's error is raised."""
     started = time.perf_counter()
     with shard_task_runner(workers) as runner:
-        futures = [runner.submit(shard_task, kwargs) for kwargs in shard_kwargs]
-        results = [f.result() for f in futures]
+        try:
+            futures = [runner.submit(shard_task, kwargs) for kwargs in shard_kwargs]
+            results = [f.result() for f in futures]
+        except BaseException:  # a failed shard or an interrupt: no worker goes on writing
+            _stop_workers(runner)
+            raise
     return results, time.perf_counter() - started
 
 
+def _stop_workers(runner: TaskRunner) -> None:
+    """Terminate a process runner's workers (queued shards are cancelled by its exit)."""
+    executor = getattr(runner, "_executor", None)
+    processes = getattr(executor, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
+
+
 def _worker_logging(level: int) -> None:
-    """Workers log like the flow's process (the CLI logs `recpipe.*` at INFO to stderr)."""
+    """Workers log like the flow's process (the CLI logs `recpipe.*` at INFO to stderr) and
+    die with it."""
     logging.basicConfig(level=level, format=LOG_FORMAT)
+    _die_with_parent(os.getppid())
+
+
+def _die_with_parent(parent: int, poll_seconds: float = 0.5) -> None:
+    """Exit this worker as soon as its parent is gone (a killed flow process must not leave
+    workers scoring, or writing into a version that is being removed). A thread polls the
+    parent pid: the kernel's parent-death signal would fire when the *thread* that started the
+    worker ends, which in a process pool is not the parent's end."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _share_local_api() -> None:

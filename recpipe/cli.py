@@ -11,6 +11,8 @@ import functools
 import logging
 import os
 import re
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -90,6 +92,8 @@ def _option_error(exc: ValidationError) -> str:
     choices = re.fullmatch(r"\^\(([\w|]+)\)\$", str(err.get("ctx", {}).get("pattern", "")))
     if choices:
         return f"{option}: {err.get('input')!r} is not one of {', '.join(choices[1].split('|'))}"
+    if err["type"] == "value_error":  # the model's own message names the value
+        return f"{option}: {err['ctx']['error']}"
     return f"{option}: {err['msg']} (got {err.get('input')!r})"
 
 
@@ -131,7 +135,25 @@ def writing(settings: Settings, command_name: str, wait: float | None) -> Iterat
         command_name,
         wait if wait is not None else settings.lock_wait_seconds,
     ):
+        signal.signal(signal.SIGINT, _interrupted)
         yield
+
+
+INTERRUPT_GRACE_SECONDS = 15.0
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    """Ctrl-C: raise KeyboardInterrupt (the run removes its unpublished version and stops its
+    workers), and exit 130 at the latest `INTERRUPT_GRACE_SECONDS` later: the same Ctrl-C stops
+    the temporary Prefect server, and Prefect would retry reporting the crash to it for
+    minutes. A second Ctrl-C exits at once."""
+    if getattr(_interrupted, "fired", False):
+        os._exit(130)
+    _interrupted.fired = True
+    timer = threading.Timer(INTERRUPT_GRACE_SECONDS, os._exit, args=(130,))
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
 
 
 def flow_of(module: str, name: str) -> Callable:
@@ -413,6 +435,13 @@ def recommend(
     exclude_items: Annotated[
         str | None, typer.Option(help="File of item ids never to show.")
     ] = None,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink",
+            help="Publish even if the new table covers under half the current one's users.",
+        ),
+    ] = False,
     wait: Wait = None,
 ) -> None:
     """Score every user with the champion and publish a new table version (a Prefect flow)."""
@@ -432,6 +461,7 @@ def recommend(
             repurchase=repurchase,
             category_cap=category_cap,
             exclude_items_file=exclude_items,
+            allow_shrink=allow_shrink or None,
         ),
     )
     existing_file(exclude_items, "--exclude-items")

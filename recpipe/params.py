@@ -11,10 +11,11 @@ given" and defer to these models; `recpipe.configs` builds the stage configs fro
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic.fields import FieldInfo
 
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
@@ -141,7 +142,8 @@ class RecommendParams(BaseModel):
     )
     top_k: int = same_as(RecommendConfig, "top_k")
     model_version: str = Field(
-        "champion", description="Registered version number, or alias (champion / challenger)."
+        "champion",
+        description="Registered version number, or alias (champion / challenger).",
     )
     n_shards: int = Field(
         0,
@@ -175,7 +177,22 @@ class RecommendParams(BaseModel):
     new_item_days: float = same_as(ExploreConfig, "new_item_days")
     drift_boost: float = same_as(RecommendConfig, "drift_boost")
     retention: int = Field(5, ge=1, description="Published versions kept on disk.")
+    allow_shrink: bool = Field(
+        False,
+        description="Publish even when the new table covers under half the current one's users "
+        "(an empty table is never published).",
+    )
     seed: int = same_as(ExploreConfig, "seed")
+
+    @field_validator("model_version")
+    @classmethod
+    def _version_or_alias(cls, value: str) -> str:
+        if not re.fullmatch(r"[1-9][0-9]*|[A-Za-z][A-Za-z0-9_-]*", value):
+            raise ValueError(
+                f"{value!r} is neither a registered version number (e.g. 3) nor an alias "
+                "(e.g. champion, challenger)"
+            )
+        return value
 
 
 class RunParams(BaseModel):

@@ -58,6 +58,7 @@ class ScoringSetup:
         frames = []
         for shard in range(n_shards):
             out = self.out_dir / name / f"part-{shard:04d}.parquet"
+            out.parent.mkdir(parents=True, exist_ok=True)
             user_recommendations(
                 self.warehouse,
                 shard,
@@ -210,3 +211,23 @@ def view_rows(data_dir: Path) -> pd.DataFrame:
     with duckdb.connect(str(Path(data_dir) / "warehouse.duckdb"), read_only=True) as con:
         df = con.sql(f"select {', '.join(COLUMNS)} from recommendations").df()
     return df.sort_values(["user_id", "rank"]).reset_index(drop=True)
+
+
+def valid_table(users=range(5), k: int = 4) -> pd.DataFrame:
+    """A hand-made valid version: k distinct items per user, ranks 1..k, scores decreasing."""
+    rows = [(u, r, 100 * u + r, 1.0 - r / 10, "ranker") for u in users for r in range(1, k + 1)]
+    df = pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "score", "source"])
+    df["rank"] = df["rank"].astype("int32")
+    df["propensity"] = float("nan")
+    df["model_version"], df["run_id"] = "1", "run"
+    df["generated_at"] = pd.Timestamp("2026-11-01").as_unit("us")
+    return df[COLUMNS]
+
+
+def write_version(recs: Path, df: pd.DataFrame) -> str:
+    """A new version directory under `recs` holding `df` as its one part file."""
+    from recpipe.tasks.serving.recommendation_publishing import new_version
+
+    version, path = new_version(recs)
+    df.to_parquet(path / "part-0000.parquet", index=False)
+    return version

@@ -1,5 +1,7 @@
 -- Per-user aggregates of one recommendation version, validated before publishing.
 -- Reads: recs (the version's rows), blocked_items (unavailable or excluded item ids).
+-- Scores are stored at the precision they were ranked at, so ranked scores never increase
+-- with rank: the order check compares the stored values exactly.
 with recs as (
     select * from version_rows
 ),
@@ -25,7 +27,7 @@ final as (
         count(*) filter (where o.item_id is null) as n_null_items,
         count(*) filter (
             where o.source in ('ranker', 'coldstart') and o.prev_score is not null
-            and o.score > o.prev_score + 1e-9
+            and o.score > o.prev_score
         ) as n_order_violations
     from ordered as o
     left join blocked_items as b on o.item_id = b.item_id

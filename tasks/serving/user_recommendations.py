@@ -28,6 +28,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
 
 from recpipe.contract import RECOMMENDATION_SOURCES
+from recpipe.errors import PublishError
 from recpipe.tasks.candidates.candidate_sets import (
     CandidateConfig,
     ItemLists,
@@ -427,7 +428,8 @@ def user_recommendations(
     out_path: str,
     ranker_lib: str | None = None,
 ) -> ShardResult:
-    """Score every user of shard `shard` of `n_shards` and write their rows to `out_path` (Parquet).
+    """Score every user of shard `shard` of `n_shards` and write their rows to `out_path` (Parquet;
+    its directory must exist: the publish transaction owns it).
 
     `ranker_lib` is the booster compiled to native code (same scores, faster); without it the
     LightGBM booster scores."""
@@ -455,7 +457,8 @@ def user_recommendations(
         batches.append(_batch_rows(snap, batch, items, score, src, prop))
     scored = time.perf_counter()
     table = _shard_table(batches, model_version, run_id, generated_at)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    if not Path(out_path).parent.is_dir():  # never re-create a version an interrupted run removed
+        raise PublishError(f"{Path(out_path).parent}: the version directory is gone")
     pq.write_table(table, out_path, compression="zstd")
     counts = sum(
         (np.bincount(b["source"], minlength=len(SOURCE_NAMES)) for b in batches),
@@ -492,13 +495,15 @@ def _batch_rows(
     prop: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The filled slots of a batch's (users, K) lists as columns; ranks count filled slots, so
-    they run 1..n without gaps when impossible slots (catalogue exhausted) are dropped."""
+    they run 1..n without gaps when impossible slots (catalogue exhausted) are dropped. Scores
+    are stored at the float32 precision they were ranked at (`row_order`), so the stored scores
+    of a list never increase with rank, even where two differ only beyond float32."""
     valid = items >= 0
     return {
         "user_id": np.repeat(snap.user_ids[batch], valid.sum(axis=1)),
         "rank": np.cumsum(valid, axis=1, dtype=np.int32)[valid],
         "item_id": snap.item_ids[items[valid]],
-        "score": score[valid],
+        "score": score[valid].astype(np.float32).astype(np.float64),
         "source": src[valid],
         "propensity": prop[valid],
     }
