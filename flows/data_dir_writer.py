@@ -1,15 +1,26 @@
-"""The decorator that makes a flow the data directory's one writer for its whole run."""
+"""The decorator every writing flow wears: the data directory's writer lock for the whole run,
+and the project's log levels in whatever process runs it."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import typing
 from collections.abc import Callable
 from typing import Any
 
 from recpipe.configs import settings_for
 from recpipe.tasks.common.data_dir_lock import writer_lock
+
+
+def _project_log_levels() -> None:
+    """recpipe's row counts and timings at INFO in any process that runs a flow (a worker's run
+    has only Prefect's logging set up); libraries' chatter stays at WARNING."""
+    if logging.getLogger("recpipe").level == logging.NOTSET:
+        logging.getLogger("recpipe").setLevel(logging.INFO)
+    for noisy in ("great_expectations", "httpx", "urllib3", "mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def one_writer(command: str) -> Callable:
@@ -20,6 +31,7 @@ def one_writer(command: str) -> Callable:
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(params: Any) -> Any:
+            _project_log_levels()
             settings = settings_for(params.data_dir)
             with writer_lock(settings.data_path, command, settings.lock_wait_seconds):
                 return fn(params)

@@ -6,12 +6,13 @@ from prefect import flow
 
 from recpipe.configs import settings_for
 from recpipe.flows.data_dir_writer import one_writer
+from recpipe.flows.run_reports import failure_report
 from recpipe.flows.steps import ingested_events_task, markdown_artifact_task
 from recpipe.params import IngestParams
 from recpipe.tasks.ingest.ingested_events import IngestSummary
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", log_prints=True, on_failure=[failure_report])
 @one_writer("ingest")
 def ingest_flow(params: IngestParams = IngestParams()) -> IngestSummary:
     """Validate raw events (and optional items/users) and land the good rows in the lake."""

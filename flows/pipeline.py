@@ -7,11 +7,12 @@ from prefect import flow
 from recpipe.flows.data_dir_writer import one_writer
 from recpipe.flows.ingest import ingest_flow
 from recpipe.flows.recommend import recommend_flow
+from recpipe.flows.run_reports import failure_report
 from recpipe.flows.train import train_flow
 from recpipe.params import IngestParams, RunParams
 
 
-@flow(name="run", log_prints=True)
+@flow(name="run", log_prints=True, on_failure=[failure_report])
 @one_writer("run")
 def run_flow(params: RunParams) -> dict:
     """Land the logs, train and evaluate a ranker, publish recommendations with the champion."""

@@ -9,6 +9,7 @@ from prefect import flow
 
 from recpipe.configs import feature_config, recommend_config, settings_for
 from recpipe.flows.data_dir_writer import one_writer
+from recpipe.flows.run_reports import failure_report
 from recpipe.flows.shard_runners import (
     scored_shards,
     scoring_workers,
@@ -30,7 +31,7 @@ from recpipe.params import RecommendParams
 from recpipe.tasks.serving.recommendation_publishing import pending_version
 
 
-@flow(name="recommend", log_prints=True)
+@flow(name="recommend", log_prints=True, on_failure=[failure_report])
 @one_writer("recommend")
 def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     """Score every user with the chosen registered model and publish a new table version."""

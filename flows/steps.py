@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from prefect import task
 
+from recpipe.errors import RecpipeError
 from recpipe.flows.run_reports import markdown_artifact
 from recpipe.flows.task_cache import output_path_cache_key
 from recpipe.tasks.evaluation.champion_comparison import champion_score
@@ -32,9 +33,26 @@ from recpipe.tasks.serving.recommendation_summary import recommend_summary
 from recpipe.tasks.serving.scoring_scope import scoring_scope
 from recpipe.tasks.serving.user_recommendations import user_recommendations
 
+
+def _transient(task, task_run, state) -> bool:
+    """Retry a step that talks to a server (MLflow, Prefect) unless the user has to act."""
+    try:
+        state.result()
+    except RecpipeError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+# steps that read from a tracking server: a dropped connection is worth another try
+TRANSIENT_IO_RETRIES = {"retries": 2, "retry_delay_seconds": 3, "retry_condition_fn": _transient}
+
 # ingest
 ingested_events_task = task(ingested_events, name="ingested_events")
-markdown_artifact_task = task(markdown_artifact, name="markdown_artifact")
+markdown_artifact_task = task(
+    markdown_artifact, name="markdown_artifact", retries=2, retry_delay_seconds=2
+)
 
 # features
 default_as_of_task = task(default_as_of, name="default_as_of")
@@ -68,7 +86,7 @@ ranker_model_task = task(
 
 # evaluation and registry
 model_evaluation_task = task(model_evaluation, name="model_evaluation")
-champion_score_task = task(champion_score, name="champion_score")
+champion_score_task = task(champion_score, name="champion_score", **TRANSIENT_IO_RETRIES)
 training_record_task = task(training_record, name="training_record")
 training_report_task = task(training_report_files, name="training_report_files")
 training_bundle_task = task(training_bundle, name="training_bundle")
@@ -77,7 +95,7 @@ promotion_gate_task = task(promotion_gate, name="promotion_gate")
 training_summary_task = task(training_summary, name="training_summary")
 
 # serving
-scoring_model_task = task(scoring_model, name="scoring_model")
+scoring_model_task = task(scoring_model, name="scoring_model", **TRANSIENT_IO_RETRIES)
 exclusion_list_task = task(exclusion_list, name="exclusion_list")
 scoring_scope_task = task(scoring_scope, name="scoring_scope")
 user_recommendations_task = task(

@@ -7,6 +7,7 @@ from prefect import flow
 
 from recpipe.configs import eval_config, feature_config, label_grades, settings_for
 from recpipe.flows.data_dir_writer import one_writer
+from recpipe.flows.run_reports import failure_report
 from recpipe.flows.steps import (
     als_embeddings_task,
     champion_score_task,
@@ -30,7 +31,7 @@ from recpipe.flows.task_cache import cached_call, training_cache_files
 from recpipe.params import TrainParams
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train", log_prints=True, on_failure=[failure_report])
 @one_writer("train")
 def train_flow(params: TrainParams = TrainParams()) -> dict:
     """Train, evaluate and register a ranker; promote it only if it beats the champion."""

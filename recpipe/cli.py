@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from recpipe.preflight import (
     writable_data_dir,
     writable_dir,
 )
+from recpipe.servers import client_environment
 from recpipe.settings import LOG_FORMAT, Settings, load_settings
 
 app = typer.Typer(
@@ -111,6 +113,11 @@ def prepare(data_dir: Path | None, writes: bool = True) -> Settings:
     settings = load_settings()
     if writes:
         writable_data_dir(settings.data_path)
+    servers = client_environment(settings.data_path)  # `recpipe up` for this data directory
+    if servers:
+        for key, value in servers.items():
+            os.environ.setdefault(key, value)
+        settings = load_settings()
     for key, value in settings.local_environment().items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "recpipe")
@@ -553,6 +560,127 @@ def recs(
     typer.echo(
         df[["rank", "item_id", "category", "source", "score", "propensity"]].to_string(index=False)
     )
+
+
+@app.command()
+@command
+def up(
+    data_dir: DataDir = None,
+    backend: Annotated[
+        str,
+        typer.Option(help="sqlite (files in the data directory) or postgresql://user:pw@host/db."),
+    ] = "sqlite",
+    prefect_port: Annotated[int, typer.Option(help="Prefect server (UI and API) port.")] = 4200,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow tracking server (and UI) port.")] = 5000,
+) -> None:
+    """Start a Prefect server and an MLflow tracking server for the data directory."""
+    from recpipe import servers as srv
+
+    settings = prepare(data_dir)
+    started = srv.up(settings.data_path, backend, prefect_port, mlflow_port)
+    for server in started:
+        typer.echo(f"{server.name:8s} {server.url}  (pid {server.pid}, log {server.log})")
+    env = srv.client_environment(settings.data_path)
+    typer.echo(
+        "recpipe commands with this --data-dir report to these servers; elsewhere export:\n"
+        + "\n".join(f"export {k}={v}" for k, v in env.items() if k != "MLFLOW_TRACKING_URI")
+    )
+
+
+def _deployment_plan(settings: Settings, inbox, nightly_cron, weekly_cron):
+    if not os.environ.get("PREFECT_API_URL"):
+        raise InputError(
+            "no Prefect server: start one with `recpipe up --data-dir DIR` (this command then "
+            "finds it) or set PREFECT_API_URL"
+        )
+    from recpipe.flows.deployments import DeploymentPlan
+
+    return DeploymentPlan(
+        data_dir=settings.data_path,
+        tracking_uri=settings.tracking_uri,
+        inbox=Path(inbox).resolve() if inbox else settings.data_path / "inbox",
+        **given(nightly_cron=nightly_cron, weekly_cron=weekly_cron),
+    )
+
+
+Inbox = Annotated[
+    Path | None, typer.Option(help="Directory the `ingest` deployment reads (default DIR/inbox).")
+]
+NightlyCron = Annotated[
+    str | None, typer.Option(help="nightly-refresh schedule, UTC cron (default 30 2 * * *).")
+]
+WeeklyCron = Annotated[
+    str | None, typer.Option(help="weekly-retrain schedule, UTC cron (default 0 3 * * 0).")
+]
+
+
+@app.command()
+@command
+def deploy(
+    data_dir: DataDir = None,
+    pool: Annotated[str, typer.Option(help="Prefect work pool (process type).")] = "recpipe",
+    inbox: Inbox = None,
+    nightly_cron: NightlyCron = None,
+    weekly_cron: WeeklyCron = None,
+) -> None:
+    """Create or update the deployments (nightly-refresh, weekly-retrain, retrain, ingest) in a
+    work pool on the Prefect server; a worker runs them."""
+    settings = prepare(data_dir)
+    plan = _deployment_plan(settings, inbox, nightly_cron, weekly_cron)
+    from recpipe.flows.deployments import applied_deployments
+
+    for name, deployment_id in applied_deployments(plan, pool).items():
+        typer.echo(f"deployment {name:16s} {deployment_id}")
+    typer.echo(
+        f"start a worker: PREFECT_API_URL={os.environ['PREFECT_API_URL']} "
+        f"{Path(sys.executable).parent / 'prefect'} worker start --pool {pool}"
+    )
+
+
+@app.command()
+@command
+def serve(
+    data_dir: DataDir = None,
+    inbox: Inbox = None,
+    nightly_cron: NightlyCron = None,
+    weekly_cron: WeeklyCron = None,
+) -> None:
+    """Register the deployments and run them from this process (one machine, no work pool)
+    until stopped with Ctrl-C."""
+    settings = prepare(data_dir)
+    plan = _deployment_plan(settings, inbox, nightly_cron, weekly_cron)
+    from prefect import serve as prefect_serve
+
+    from recpipe.flows.deployments import recpipe_deployments
+
+    prefect_serve(*recpipe_deployments(plan))
+
+
+@app.command()
+@command
+def status(data_dir: DataDir = None) -> None:
+    """Show the servers `recpipe up` started for the data directory."""
+    from recpipe import servers as srv
+
+    settings = prepare(data_dir, writes=False)
+    live = srv.running(settings.data_path)
+    if not live:
+        typer.echo(f"no servers running for {settings.data_path} (start them with `recpipe up`)")
+        raise typer.Exit(1)
+    for server in live:
+        health = "healthy" if srv.healthy(server.health) else "not answering"
+        typer.echo(f"{server.name:8s} {server.url}  pid {server.pid}  {health}")
+
+
+@app.command()
+@command
+def down(data_dir: DataDir = None) -> None:
+    """Stop the servers `recpipe up` started for the data directory."""
+    from recpipe import servers as srv
+
+    settings = prepare(data_dir, writes=False)
+    stopped = srv.down(settings.data_path)
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
 def _run_summary(result: dict, settings: Settings) -> str:
