@@ -18,9 +18,12 @@ flagged as (
             when not list_contains($event_types, event_type) then 'unknown_event_type'
             when ts < $min_ts::timestamp then 'ts_before_min'
             when ts > $max_ts::timestamp then 'ts_in_future'
-            when price_raw is not null and price is null then 'bad_price'
+            -- NaN and +-inf (from a float column or text such as 'nan', 'inf', 'Infinity')
+            -- are not prices: NaN passes every comparison, so test them first
+            when price_raw is not null and (price is null or not isfinite(price)) then 'bad_price'
             when price < 0 then 'negative_price'
-            when quantity_raw is not null and quantity is null then 'bad_quantity'
+            when quantity_raw is not null and (quantity is null or not isfinite(quantity))
+                then 'bad_quantity'
             when quantity < 0 then 'negative_quantity'
         end as row_reason,
         hash(user_id, item_id, event_type, ts, session_id, price, quantity) as row_hash

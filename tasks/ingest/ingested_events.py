@@ -3,8 +3,11 @@
 Row-level problems send rows to `lake/quarantine/` with a `reason`; file-level problems (an
 unreadable file, a missing column, a wrong type) or too many bad rows raise `IngestError`
 naming the file, and nothing is published. Good rows are staged, checked by the
-`expectations/events.json` suite, then moved into `lake/events/event_date=.../` and recorded
-in the manifest (see `recpipe.tasks.ingest.event_lake`). Files already ingested (same sha256) are skipped.
+`expectations/events.json` suite, then moved into `lake/events/ingest-<id>/event_date=.../` (one
+directory rename per ingest) and recorded in the manifest (see `recpipe.tasks.ingest.event_lake`
+for what a killed ingest leaves). Files already ingested (same sha256) are skipped. Surrounding
+whitespace of any kind (`WHITESPACE`) is stripped from event types and text ids; NaN and
+infinite prices or quantities are quarantined as `bad_price` / `bad_quantity`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from __future__ import annotations
 import glob
 import json
 import logging
-import shutil
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,7 @@ from recpipe.errors import IngestError
 from recpipe.settings import Settings
 from recpipe.tasks.common.expectation_suites import SuiteResult, validate_frame
 from recpipe.tasks.common.sql_files import create_table
-from recpipe.tasks.ingest import event_lake
+from recpipe.tasks.ingest import event_lake, staging_owners
 
 MAX_BAD_ROW_SHARE: float = Settings.model_fields["max_bad_row_share"].default
 MIN_TS = datetime(2000, 1, 1)  # events before this are quarantined (ts_before_min)
@@ -54,6 +55,24 @@ INT_TYPES = {
 NUM_TYPES = INT_TYPES | {"FLOAT", "DOUBLE", "REAL"}
 READABLE = (".parquet", ".csv", ".tsv", ".csv.gz")
 GX_SAMPLE_SEED = 42  # seeds the sample of good rows the events suite runs on
+# Stripped around event types and text ids: Unicode White_Space (tab, newline, CR, VT, FF, NEL,
+# no-break space, the U+2000 spaces, line/paragraph separators, ideographic space...) plus the
+# invisible zero-width space and byte-order mark that exports leave behind. DuckDB's trim()
+# strips only ' '.
+WHITESPACE = (  # inclusive code point ranges
+    (0x09, 0x0D),
+    (0x20, 0x20),
+    (0x85, 0x85),
+    (0xA0, 0xA0),
+    (0x1680, 0x1680),
+    (0x2000, 0x200B),
+    (0x2028, 0x2029),
+    (0x202F, 0x202F),
+    (0x205F, 0x205F),
+    (0x3000, 0x3000),
+    (0xFEFF, 0xFEFF),
+)
+_WS_CLASS = "[" + "".join(f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in WHITESPACE) + "]"
 
 
 @dataclass
@@ -190,8 +209,14 @@ def source_files(spec: str | Path) -> list[Path]:
     return files
 
 
-def _read_source(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyRelation:
-    """A relation over one raw file with a 1-based `source_row` column; IngestError if unreadable."""
+def _read_source(
+    con: duckdb.DuckDBPyConnection, path: Path, text_columns: tuple[str, ...] = ()
+) -> duckdb.DuckDBPyRelation:
+    """A relation over one raw file with a 1-based `source_row` column; IngestError if unreadable.
+
+    CSV columns named in `text_columns` (any case) are read as text, whatever the sniffer
+    guesses from its sample, so that the caller parses every value itself.
+    """
     try:
         if path.name.endswith(".parquet"):
             rel = con.read_parquet(str(path), file_row_number=True)
@@ -200,6 +225,9 @@ def _read_source(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyR
             )
         else:
             rel = con.read_csv(str(path), header=True)
+            as_text = {c: "VARCHAR" for c in rel.columns if c.lower() in text_columns}
+            if as_text:
+                rel = con.read_csv(str(path), header=True, dtype=as_text)
             rel = rel.select("*, row_number() over () as source_row")
         rel.limit(1).fetchall()
     except duckdb.Error as exc:
@@ -224,12 +252,31 @@ def _type_family(dtype: str) -> str:
     return dtype.lower()
 
 
+def _quoted(col: str) -> str:
+    return f'"{col}"'
+
+
+def _stripped(expr: str) -> str:
+    """SQL for `expr` (text) without leading or trailing `WHITESPACE`.
+
+    The regexp runs only for values whose first or last character lies outside '!'..U+0084
+    (every `WHITESPACE` character does): most values start and end with a printable ASCII
+    character, and for them this costs about what trim() did.
+    """
+    runs = f"^{_WS_CLASS}+|{_WS_CLASS}+$"
+    return (
+        f"(case when ord({expr}[1]) not between 33 and 132 "
+        f"or ord({expr}[-1]) not between 33 and 132 "
+        f"then regexp_replace({expr}, '{runs}', '', 'g') else {expr} end)"
+    )
+
+
 def _id_expr(path: Path, col: str, fam: str, lake_type: str | None) -> tuple[str, str]:
     """Typed expression for an id column and the id type it yields."""
     if fam == "int":
         expr, typ = f'cast("{col}" as bigint)', "BIGINT"
     elif fam == "str":
-        expr, typ = f"nullif(trim(\"{col}\"), '')", "VARCHAR"
+        expr, typ = f"nullif({_stripped(_quoted(col))}, '')", "VARCHAR"
     else:
         raise IngestError(f"{path}: column {col} has type {fam}; ids must be integers or strings")
     if lake_type == "VARCHAR" and typ == "BIGINT":
@@ -291,7 +338,7 @@ def _typed_events(
     for key in ("user_id", "item_id"):
         e, out_types[key] = _id_expr(path, cols[key], types[key], id_types.get(key))
         exprs.append(f"{e} as {key}")
-    exprs.append(f'lower(trim("{cols["event_type"]}")) as event_type')
+    exprs.append(f"lower({_stripped(_quoted(cols['event_type']))}) as event_type")
     exprs.append(f"{_ts_expr(path, cols['ts'], types['ts'])} as ts")
     exprs.append(f'"{cols["ts"]}" as ts_raw')
     exprs.append(
@@ -315,7 +362,7 @@ def _landed_events(
     can hold such rows, e.g. for a new lake or a file newer than everything landed)."""
     files = event_lake.event_files_between(lake_dir, lo, hi) if lo is not None else []
     if files:
-        rel = con.read_parquet(files).filter(
+        rel = con.read_parquet(files, hive_partitioning=False).filter(
             duckdb.ColumnExpression("ts").between(
                 duckdb.ConstantExpression(lo), duckdb.ConstantExpression(hi)
             )
@@ -430,36 +477,82 @@ def _stage_events(
         ),
     )
     tag = f"{ingest_id}-{n:03d}"
-    ev_dir = staging / "events"
-    staging.mkdir(parents=True, exist_ok=True)
+    staged_lake = staging / "lake"
     files: list[str] = []
     if report.rows_landed:
         # one file per day; rows keep the source file's order within it (readers never rely on
-        # row order, and sorting every file by ts cost a full sort per ingested file)
+        # row order, and sorting every file by ts cost a full sort per ingested file). DuckDB
+        # writes into a fresh directory per source file; its files then move (still inside the
+        # staging directory) to their final names in the ingest's one events directory.
+        written = staging / "work" / f"{n:03d}"
+        written.parent.mkdir(parents=True, exist_ok=True)
         con.sql(
             "select user_id, item_id, event_type, ts, session_id, price, quantity, "
             "cast(ts as date) as event_date from checked where reason is null"
         ).write_parquet(
-            str(ev_dir),
+            str(written),
             partition_by=["event_date"],
             compression="zstd",
             filename_pattern=f"part-{tag}-{{i}}",
         )
-        files = sorted(str(p.relative_to(staging)) for p in ev_dir.rglob(f"part-{tag}-*.parquet"))
+        batch = Path(event_lake.batch_dir("events", ingest_id))
+        for part in sorted(written.rglob(f"part-{tag}-*.parquet")):
+            rel = batch / part.relative_to(written)
+            (staged_lake / rel).parent.mkdir(parents=True, exist_ok=True)
+            part.rename(staged_lake / rel)
+            files.append(str(rel))
     qfiles: list[str] = []
     if report.rows_quarantined:
-        qpath = staging / "quarantine" / f"ingest={ingest_id}" / f"part-{tag}.parquet"
-        qpath.parent.mkdir(parents=True, exist_ok=True)
+        qrel = Path(event_lake.batch_dir("quarantine", ingest_id)) / f"part-{tag}.parquet"
+        (staged_lake / qrel).parent.mkdir(parents=True, exist_ok=True)
         con.execute(
             "create or replace temp table quarantined as select * exclude (reason), "
             "reason, $source as source_file from checked where reason is not null",
             {"source": str(path)},
         )
-        con.table("quarantined").write_parquet(str(qpath), compression="zstd")
-        qfiles = [str(qpath.relative_to(staging))]
+        con.table("quarantined").write_parquet(str(staged_lake / qrel), compression="zstd")
+        qfiles = [str(qrel)]
     report._files = files  # type: ignore[attr-defined]
     report._qfiles = qfiles  # type: ignore[attr-defined]
     return report, file_id_types
+
+
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+
+def _flag_expr(raw: duckdb.DuckDBPyRelation, path: Path, name: str, col: str, fam: str) -> str:
+    """Typed expression for a true/false catalogue column (`available`), read strictly.
+
+    Booleans, the integers 0/1 and the words in TRUE_WORDS / FALSE_WORDS (any case, surrounding
+    whitespace ignored) count; null or empty means "not stated" and reads as true. Any other
+    value is a row problem of the catalogue file, which fails as a whole (as its other row
+    problems do, through its suite): IngestError naming the file, column, a bad value and its row.
+    """
+    if fam == "bool":
+        return f'coalesce("{col}", true)'
+    if fam == "int":
+        value, bad = f'("{col}" = 1)', f'"{col}" not in (0, 1)'
+    elif fam == "str":
+        word = f"lower({_stripped(_quoted(col))})"
+        words = ", ".join(f"'{w}'" for w in TRUE_WORDS + FALSE_WORDS)
+        trues = ", ".join(f"'{w}'" for w in TRUE_WORDS)
+        value = f"(case when {word} = '' then null else {word} in ({trues}) end)"
+        bad = f"{word} not in ('', {words})"
+    else:
+        raise IngestError(f"{path}: column {name} has type {fam}; expected true/false")
+    found = (
+        raw.filter(bad)
+        .aggregate(f'count(*), arg_min(cast("{col}" as varchar), source_row), min(source_row)')
+        .fetchall()[0]
+    )
+    if found[0]:
+        raise IngestError(
+            f"{path}: column {name} holds {found[0]:,} value(s) that are not true/false "
+            f"({'/'.join(TRUE_WORDS)} or {'/'.join(FALSE_WORDS)}, or empty for true), "
+            f"e.g. {found[1]!r} in row {found[2]}. Nothing was written to the lake."
+        )
+    return f"coalesce({value}, true)"
 
 
 _CATALOG_COLUMNS = {
@@ -490,7 +583,9 @@ def _stage_catalog(
     report = FileReport(
         source=str(path), kind=kind, fingerprint=fingerprint or event_lake.file_fingerprint(path)
     )
-    raw = _read_source(con, path)
+    # a CSV's flags are parsed by `_flag_expr`: a sniffed BOOLEAN would fail on a late bad value
+    flags = tuple(name for name, role in _CATALOG_COLUMNS[kind] if role == "bool")
+    raw = _read_source(con, path, text_columns=flags)
     types = {c.lower(): _type_family(str(t)) for c, t in zip(raw.columns, raw.types, strict=True)}
     cols = {c.lower(): c for c in raw.columns}
     missing = [c for c in REQUIRED[kind] if c not in types]
@@ -518,9 +613,7 @@ def _stage_catalog(
         elif role == "num":
             e = _num_expr(path, c, fam)
         elif role == "bool":
-            if fam not in ("bool", "int", "str"):
-                raise IngestError(f"{path}: column {name} has type {fam}; expected true/false")
-            e = f'coalesce(try_cast("{c}" as boolean), true)'
+            e = _flag_expr(raw, path, name, c, fam)
         else:
             e = _ts_expr(path, c, fam)
         exprs.append(f"{e} as {name}")
@@ -538,9 +631,9 @@ def _stage_catalog(
             "Nothing was written to the lake."
         ),
     )
-    rel_path = Path(kind) / f"{kind}-{ingest_id}.parquet"
-    (staging / kind).mkdir(parents=True, exist_ok=True)
-    typed.write_parquet(str(staging / rel_path), compression="zstd")
+    rel_path = Path(event_lake.batch_dir(kind, ingest_id)) / f"{kind}-{ingest_id}-{n:03d}.parquet"
+    (staging / "lake" / rel_path).parent.mkdir(parents=True, exist_ok=True)
+    typed.write_parquet(str(staging / "lake" / rel_path), compression="zstd")
     report.rows_landed = report.rows_in
     report._files = [str(rel_path)]  # type: ignore[attr-defined]
     report._qfiles = []  # type: ignore[attr-defined]
@@ -569,9 +662,7 @@ def ingested_events(
     event_lake.remove_orphans(lake_dir)
     manifest = event_lake.read_manifest(lake_dir)
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    staging = lake_dir / "_staging" / ingest_id
-    staging.mkdir(parents=True, exist_ok=True)
+    ingest_id = staging_owners.new_ingest_id()
     settings = {
         "event_types": list(event_types),
         "min_ts": min_ts,
@@ -582,7 +673,9 @@ def ingested_events(
     summary = IngestSummary(ingest_id=ingest_id, published=False)
     id_types = dict(manifest.id_types)
     seen = manifest.fingerprints()
-    records: list[tuple[event_lake.IngestRecord, Path]] = []
+    records: list[event_lake.IngestRecord] = []
+    claim = staging_owners.claim_staging(lake_dir, ingest_id)  # released below, however it ends
+    staging = claim.staging
     con = duckdb.connect()
     suites = _SuiteRuns()
     try:
@@ -600,14 +693,13 @@ def ingested_events(
                     )
                 )
                 continue
-            file_staging = staging / f"{n:03d}"
             try:
                 if kind == "events":
                     rep, types = _stage_events(
                         con,
                         path,
                         lake_dir,
-                        file_staging,
+                        staging,
                         ingest_id,
                         n,
                         settings,
@@ -617,15 +709,19 @@ def ingested_events(
                     )
                 else:
                     rep, types = _stage_catalog(
-                        con, path, kind, file_staging, ingest_id, n, id_types, suites, fp
+                        con, path, kind, staging, ingest_id, n, id_types, suites, fp
                     )
-            except IngestError:
+            except (IngestError, duckdb.ConversionException) as exc:
                 # an earlier file whose suite failed stops the ingest first, as it always has
                 try:
                     suites.collect(before=n)
                 except IngestError as earlier:
                     raise earlier from None
-                raise
+                if isinstance(exc, IngestError):
+                    raise
+                # a value DuckDB cannot convert (e.g. a CSV value past the sniffer's sample)
+                lines = [line for line in str(exc).splitlines() if line.strip()][:3]
+                raise IngestError(f"{path}: {'; '.join(lines)}") from exc
             for k, v in types.items():
                 id_types.setdefault(k, v)
             seen.add(fp)
@@ -638,22 +734,19 @@ def ingested_events(
                 else (None, None)
             )
             records.append(
-                (
-                    event_lake.IngestRecord(
-                        ingest_id=f"{ingest_id}-{n:03d}",
-                        source=str(path.resolve()),
-                        fingerprint=fp,
-                        kind=kind,
-                        rows_in=rep.rows_in,
-                        rows_landed=rep.rows_landed,
-                        rows_quarantined=rep.rows_quarantined,
-                        files=rep._files,
-                        quarantine_files=rep._qfiles,
-                        landed_at=datetime.now(UTC).isoformat(),
-                        min_ts=mm[0],
-                        max_ts=mm[1],
-                    ),
-                    file_staging,
+                event_lake.IngestRecord(
+                    ingest_id=f"{ingest_id}-{n:03d}",
+                    source=str(path.resolve()),
+                    fingerprint=fp,
+                    kind=kind,
+                    rows_in=rep.rows_in,
+                    rows_landed=rep.rows_landed,
+                    rows_quarantined=rep.rows_quarantined,
+                    files=rep._files,
+                    quarantine_files=rep._qfiles,
+                    landed_at=datetime.now(UTC).isoformat(),
+                    min_ts=mm[0],
+                    max_ts=mm[1],
                 )
             )
             logger.info(
@@ -667,15 +760,16 @@ def ingested_events(
     except BaseException:
         suites.close()
         con.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        claim.release()
         raise
     suites.close()
     con.close()
-    if records:
-        event_lake.publish_staged(lake_dir, staging, records, id_types)
-        summary.published = True
-    else:
-        shutil.rmtree(staging, ignore_errors=True)
+    try:
+        if records:
+            event_lake.publish_staged(lake_dir, staging / "lake", ingest_id, records, id_types)
+            summary.published = True
+    finally:
+        claim.release()
     reports_dir = Path(reports_dir) if reports_dir else lake_dir / "_reports"
     reports_dir.mkdir(parents=True, exist_ok=True)
     report_path = reports_dir / f"ingest-{ingest_id}.json"

@@ -169,25 +169,29 @@ def test_string_and_integer_ids(tmp_path):
         ingest(tmp_path / "s.parquet", lake2)
 
 
-def test_killed_ingest_leaves_the_lake_as_it_was(tmp_path, monkeypatch):
+def test_failed_publish_leaves_the_lake_as_it_was(tmp_path, monkeypatch):
+    """An ingest interrupted while publishing (after its events directory moved into the lake,
+    before the manifest) changes nothing readers see; the next ingest removes the orphan. Real
+    SIGKILLs at every publish step: tests/ingest/test_ingest_crash_safety.py."""
     lake = tmp_path / "lake"
     good_rows(300).to_parquet(tmp_path / "a.parquet")
     ingest(tmp_path / "a.parquet", lake)
     before = event_lake.lake_paths(lake, "events")
     good_rows(3000, start="2026-05-12").to_parquet(tmp_path / "b.parquet")
-    real_replace = event_lake.os.replace
-    calls = {"n": 0}
+    real_rename = event_lake.os.rename
+    moved: list[str] = []
 
-    def dying_replace(src, dst):
-        calls["n"] += 1
-        if calls["n"] == 2:  # one file moved into place, then the process "dies"
+    def rename_then_die(src, dst):
+        real_rename(src, dst)
+        if "_staging" not in Path(dst).relative_to(lake).parts:  # a move into the lake itself
+            moved.append(str(dst))
             raise KeyboardInterrupt("killed")
-        return real_replace(src, dst)
 
-    monkeypatch.setattr(event_lake.os, "replace", dying_replace)
+    monkeypatch.setattr(event_lake.os, "rename", rename_then_die)
     with pytest.raises(KeyboardInterrupt):
         ingest(tmp_path / "b.parquet", lake)
-    monkeypatch.setattr(event_lake.os, "replace", real_replace)
+    monkeypatch.undo()
+    assert len(moved) == 1 and Path(moved[0]).parent == lake / "events"  # a directory, not files
     assert event_lake.lake_paths(lake, "events") == before
     assert lake_rows(lake) == 300
     # the next ingest cleans up the orphan and lands the file once
