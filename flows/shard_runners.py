@@ -58,11 +58,20 @@ def scored_shards(shard_task, workers: int, shard_kwargs: list[dict]) -> tuple[l
     with shard_task_runner(workers) as runner:
         try:
             futures = [runner.submit(shard_task, kwargs) for kwargs in shard_kwargs]
-            results = [f.result() for f in futures]
+            results = [_result(f) for f in futures]
         except BaseException:  # a failed shard or an interrupt: no worker goes on writing
             _stop_workers(runner)
             raise
     return results, time.perf_counter() - started
+
+
+def _result(future, poll_seconds: float = 0.5):
+    """`future.result()`, waited for in short steps: Python runs signal handlers in the main
+    thread only, and a SIGINT the kernel hands to another thread would otherwise wait until
+    a shard ends (minutes) to interrupt the flow."""
+    while not future.wrapped_future.done():
+        future.wait(poll_seconds)
+    return future.result()
 
 
 def _stop_workers(runner: TaskRunner) -> None:

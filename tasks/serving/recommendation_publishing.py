@@ -130,7 +130,9 @@ def point_view(warehouse: Path, version_dir: Path) -> None:
     patterns = [_file_pattern(f) for f in files]
     with duckdb.connect() as con:
         for file, pattern in zip(files, patterns, strict=True):
-            found = [r[0] for r in con.execute("select file from glob($p)", {"p": pattern}).fetchall()]
+            found = [
+                r[0] for r in con.execute("select file from glob($p)", {"p": pattern}).fetchall()
+            ]
             if found != [file]:
                 raise PublishError(f"{file}: DuckDB cannot read this path as one file ({found})")
     listed = ", ".join("'" + p.replace("'", "''") + "'" for p in patterns)
@@ -278,14 +280,15 @@ def size_guard(recs_dir: Path, version: str, allow_shrink: bool) -> None:
     current version's users (unless `allow_shrink`); the message names both counts."""
     current = current_version(recs_dir)
     new_users = version_users(recs_dir, version)
+    current_users = version_users(recs_dir, current)
     if new_users == 0:
+        now = f"the current {current} covers {current_users:,}" if current else "none is current"
         raise PublishError(
-            f"version {version} covers 0 users (no user has an item to recommend: e.g. every "
-            f"item unavailable or excluded); {current or 'no version'} stays current"
+            f"version {version} covers 0 users, {now}; refusing to publish an empty table (no "
+            "user has an item to recommend: e.g. every item unavailable or excluded)"
         )
     if current is None or allow_shrink:
         return
-    current_users = version_users(recs_dir, current)
     if new_users < MIN_USER_SHARE * current_users:
         raise PublishError(
             f"version {version} covers {new_users:,} users, the current {current} covers "

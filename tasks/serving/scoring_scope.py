@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import numpy as np
+import pandas as pd
 
 
 @dataclass
@@ -21,11 +21,8 @@ def scoring_scope(warehouse: Path, top_k: int, exclude_items: tuple) -> ScoringS
     with duckdb.connect(str(warehouse), read_only=True) as con:
         n_users = con.sql("select count(*) from serve.user_universe").fetchall()[0][0]
         items = con.sql("select item_id, available from serve.item_features").df()
-    excluded = (
-        set(np.asarray(exclude_items, dtype=items["item_id"].dtype).tolist())
-        if exclude_items
-        else set()
-    )
+    # the ids as the item column's type (pandas' string dtype for string ids, which numpy lacks)
+    excluded = pd.Series(list(exclude_items), dtype=object).astype(items["item_id"].dtype)
     blocked_mask = ~items["available"].to_numpy(bool) | items["item_id"].isin(excluded).to_numpy()
     blocked = items.loc[blocked_mask, "item_id"].tolist()
     return ScoringScope(

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -136,6 +140,26 @@ def test_failing_checks_keep_previous_version(data, monkeypatch):
     monkeypatch.setattr(scoring, "recommend_batch", duplicate_item)
     with pytest.raises(PublishError, match="failed its checks"):
         run_recommend(data)
+    assert_previous_intact(data, before)
+
+
+@slow
+def test_every_item_unavailable_is_refused_as_an_empty_table(data, string_ids):
+    """No user has an item to recommend: the size check refuses the empty version (before the
+    suite, which would fail on the row count) and names both versions' users."""
+    from recpipe.flows.recommend import recommend_flow
+    from recpipe.params import RecommendParams
+
+    before = state(data)
+    excluded = data.parent / "every-item.txt"
+    items = pd.read_parquet(string_ids.events, columns=["item_id"])["item_id"].unique()
+    excluded.write_text("\n".join(map(str, items)) + "\n")
+    n_users = before["rows"]["user_id"].nunique()
+    with pytest.raises(PublishError, match=rf"covers 0 users, the current \S+ covers {n_users:,};"):
+        recommend_flow(
+            RecommendParams(data_dir=str(data), n_shards=2, workers=1,
+                            exclude_items_file=str(excluded), allow_shrink=True)
+        )  # fmt: skip
     assert_previous_intact(data, before)
 
 
@@ -361,3 +385,129 @@ def test_retention_orders_versions_made_in_the_same_second(tmp_path, monkeypatch
         published_version(recs, version, wh, retention=2)
         made.append(version)
     assert sorted(p.name for p in recs.glob("v=*")) == sorted(made[1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Interrupted and killed scoring runs (a real flow process fanning out to worker processes)
+
+FANOUT = """
+import os, signal, sys, time
+from pathlib import Path
+from prefect import flow, task
+from recpipe.flows.shard_runners import scored_shards
+from recpipe.tasks.serving.recommendation_publishing import pending_version
+
+@task
+def slow_shard(out_path: str) -> str:
+    Path(out_path).write_bytes(b"partial")
+    print("WORKER", os.getpid(), flush=True)
+    time.sleep(300)
+    return out_path
+
+@flow
+def fanout(recs: str) -> None:
+    with pending_version(Path(recs)) as (version, path):
+        shards = [{"out_path": str(path / f"part-{s:04d}.parquet")} for s in range(4)]
+        scored_shards(slow_shard, 2, shards)
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    fanout(sys.argv[1])
+"""
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields after the command name of /proc/<pid>/stat (state, ppid, ...), None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        stat = _proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat and int(stat[1]) == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+def _running(pid: int) -> bool:
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] != "Z"  # a zombie has ended
+
+
+def _end(proc: subprocess.Popen, children: list[int]) -> None:
+    """Kill whatever a failed test left running (only the processes this test started)."""
+    for pid in [proc.pid, *children]:
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def _scoring_fanout(tmp_path: Path):
+    """The flow process scoring 4 slow shards on 2 workers, once both workers have started
+    (their part files exist); its recommendations directory and its worker pids."""
+    from prefect.settings import get_current_settings
+
+    script, recs, log = tmp_path / "fanout.py", tmp_path / "recommendations", tmp_path / "out"
+    script.write_text(FANOUT)
+    env = {**os.environ, "PREFECT_API_URL": get_current_settings().api.url}
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, str(script), str(recs)], stdout=out,
+                                stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    started = _until(lambda: log.read_text().count("WORKER") >= 2, 120)
+    assert started, log.read_text()[-3000:]
+    workers = [int(line.split()[1]) for line in log.read_text().splitlines() if "WORKER" in line]
+    assert set(workers) <= set(_children(proc.pid))
+    return proc, recs, workers
+
+
+@slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_flow_process_leaves_no_workers_and_the_next_run_removes_its_version(
+    prefect_server, tmp_path
+):
+    from recpipe.tasks.serving.recommendation_publishing import remove_orphan_versions
+
+    proc, recs, workers = _scoring_fanout(tmp_path)
+    children = _children(proc.pid)  # the workers and multiprocessing's resource tracker
+    try:
+        proc.kill()
+        proc.wait()
+        assert _until(lambda: not any(_running(pid) for pid in children), 10), [
+            pid for pid in children if _running(pid)
+        ]
+    finally:
+        _end(proc, children)
+    (left,) = [p.name for p in recs.glob("v=*")]  # no chance to clean up after SIGKILL
+    assert remove_orphan_versions(recs) == [left] and not list(recs.glob("v=*"))
+
+
+@slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_an_interrupted_flow_process_removes_its_partial_version(prefect_server, tmp_path):
+    proc, recs, workers = _scoring_fanout(tmp_path)
+    children = _children(proc.pid)
+    assert list(recs.glob("v=*/part-*"))  # the partial version
+    try:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)  # to the flow process only: its workers are not signalled
+        assert proc.wait(timeout=60) != 0  # not after the shards' 300 s
+        assert time.monotonic() - started < 30
+        assert _until(lambda: not any(_running(pid) for pid in children), 10), [
+            pid for pid in children if _running(pid)
+        ]  # the workers were stopped; multiprocessing's resource tracker follows its parent
+    finally:
+        _end(proc, children)
+    assert not list(recs.glob("v=*")) and current_version(recs) is None
