@@ -3,6 +3,8 @@ against baselines -> MLflow run, registry and promotion gate."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prefect import flow
 
 from recpipe.configs import eval_config, feature_config, label_grades, settings_for
@@ -35,6 +37,7 @@ from recpipe.params import TrainParams
 @one_writer("train")
 def train_flow(params: TrainParams = TrainParams()) -> dict:
     """Train, evaluate and register a ranker; promote it only if it beats the champion."""
+    started = datetime.now(UTC).replace(tzinfo=None)  # the MLflow run spans the training
     settings = settings_for(params.data_dir)
     lake, wh, model_name = (
         settings.lake_dir,
@@ -105,7 +108,14 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         eval_cfg,
         files.run_dir / "champion",
     )
-    run_id, version = registered_run_task(bundle, settings.tracking_uri, experiment, model_name)
+    run_id, version = registered_run_task(
+        bundle,
+        settings.tracking_uri,
+        experiment,
+        model_name,
+        run_name=f"train {started:%Y-%m-%d %H:%M} as_of {windows.serve:%Y-%m-%d %H:%M}",
+        started_at=started,
+    )
     decision = promotion_gate_task(
         settings.tracking_uri,
         model_name,
@@ -117,7 +127,15 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         force=params.force_promote,
     )
     summary = training_summary_task(
-        record, run_id, version, model_name, decision, champion, experiment, windows.serve
+        record,
+        run_id,
+        version,
+        model_name,
+        decision,
+        champion,
+        experiment,
+        windows.serve,
+        params.model_dump(mode="json"),
     )
     markdown_artifact_task("training-metrics", summary.markdown, f"metrics of MLflow run {run_id}")
     print(f"MLflow run {run_id}: {model_name} v{version}; {decision.reason}")

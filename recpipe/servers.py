@@ -41,16 +41,45 @@ def state_path(data_dir: Path) -> Path:
 
 def backend_urls(data_dir: Path, backend: str) -> tuple[str, str]:
     """(Prefect database URL, MLflow backend store URI) for `sqlite` (files under the data
-    directory) or a `postgresql://user:pass@host:port/db` URL (both servers share it)."""
+    directory) or `postgresql://user:password@host:port/NAME`: Prefect in database
+    `NAME_prefect`, MLflow in `NAME_mlflow` (each keeps its own migrations), created if
+    missing."""
     if backend == "sqlite":
         return (
             f"sqlite+aiosqlite:///{Path(data_dir) / '.prefect' / 'prefect.db'}",
             f"sqlite:///{Path(data_dir) / 'mlflow.db'}",
         )
-    if backend.startswith(("postgresql://", "postgres://")):
-        rest = backend.split("://", 1)[1]
-        return f"postgresql+asyncpg://{rest}", f"postgresql+psycopg2://{rest}"
-    raise InputError(f"--backend {backend!r}: use sqlite or a postgresql://user:pass@host/db URL")
+    if not backend.startswith(("postgresql://", "postgres://")):
+        raise InputError(
+            f"--backend {backend!r}: use sqlite or postgresql://user:password@host:port/name"
+        )
+    server, _, name = backend.split("://", 1)[1].rpartition("/")
+    if not server or not name:
+        raise InputError(f"--backend {backend!r}: the URL needs a database name at the end")
+    for db in (f"{name}_prefect", f"{name}_mlflow"):
+        _create_database(backend, db)
+    return (
+        f"postgresql+asyncpg://{server}/{name}_prefect",
+        f"postgresql+psycopg2://{server}/{name}_mlflow",
+    )
+
+
+def _create_database(url: str, name: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    try:
+        con = psycopg2.connect(url.replace("postgres://", "postgresql://", 1))
+    except psycopg2.OperationalError as exc:
+        raise InputError(f"--backend: cannot connect to PostgreSQL: {exc}".strip()) from None
+    try:
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    finally:
+        con.close()
 
 
 def running(data_dir: Path) -> list[Server]:

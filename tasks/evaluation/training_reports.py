@@ -170,8 +170,10 @@ def training_summary(
     champion,
     experiment: str,
     as_of: datetime,
+    params: dict,
 ) -> TrainingSummary:
-    """Metrics table and context (run, version, promotion decision, how the champion scored)."""
+    """Metrics table and context (run, version, promotion decision, how the champion scored),
+    then the run's parameters (the whole configuration, flattened as in MLflow)."""
     context = dict(record.context)
     context.update(
         {
@@ -189,5 +191,14 @@ def training_summary(
         record.metrics,
         as_of,
         experiment,
-        metrics_markdown(record.metrics, "recpipe training run", context),
+        metrics_markdown(record.metrics, "recpipe training run", context)
+        + parameters_markdown(params),
     )
+
+
+def parameters_markdown(params: dict) -> str:
+    """A `parameter | value` table of the flattened parameters."""
+    from recpipe.tasks.registry.model_registry import flatten_params
+
+    rows = "\n".join(f"| `{k}` | {v} |" for k, v in sorted(flatten_params(params).items()))
+    return f"\n\n### Parameters\n\n| parameter | value |\n|---|---|\n{rows}\n"

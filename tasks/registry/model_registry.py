@@ -241,6 +241,15 @@ def _is_missing(exc: Exception) -> bool:
     )
 
 
+EXPERIMENT_NOTE = (
+    "recpipe ranker trainings: one run per training, named `train <date> as_of <cutoff>`. "
+    "Compare runs on `ndcg_at_10` (the promotion metric, on the eval window) against the "
+    "`baseline.*` metrics; `lift.ndcg_at_10_over_best_baseline` is the margin. Params hold the "
+    "whole configuration (`als.*`, `ranker.*`, `candidates.*`); the registered model "
+    "`recpipe-ranker` carries the `champion` alias of the version in production."
+)
+
+
 def ensure_experiment(tracking_uri: str, experiment: str) -> str:
     """Id of `experiment`, created (with a sibling ``artifacts/`` folder) or restored if needed."""
     from mlflow.exceptions import MlflowException
@@ -249,9 +258,11 @@ def ensure_experiment(tracking_uri: str, experiment: str) -> str:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         try:
-            return client.create_experiment(
+            experiment_id = client.create_experiment(
                 experiment, artifact_location=default_artifact_location(tracking_uri)
             )
+            client.set_experiment_tag(experiment_id, "mlflow.note.content", EXPERIMENT_NOTE)
+            return experiment_id
         except MlflowException as exc:  # created concurrently by someone else
             exp = client.get_experiment_by_name(experiment)
             if exp is None:
@@ -274,8 +285,10 @@ def log_training_run(
     experiment: str,
     model_name: str,
     run_name: str | None = None,
+    started_at: _dt.datetime | None = None,
 ) -> tuple[str, str]:
     """Log one training as an MLflow run and register its booster; returns (run_id, version).
+    `started_at` (UTC) is when the training began, so the run's duration is the training's.
 
     Params are flattened with '.', stringified and truncated to MLflow's limit (6000 chars in
     3.x, not 500 as in 1.x). Non-numeric metrics are rejected; None metrics are skipped.
@@ -327,7 +340,8 @@ def log_training_run(
 
     client = _client(tracking_uri)
     experiment_id = ensure_experiment(tracking_uri, experiment)
-    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    start_ms = int(started_at.replace(tzinfo=_dt.UTC).timestamp() * 1000) if started_at else None
+    run = client.create_run(experiment_id, start_time=start_ms, run_name=run_name, tags=tags)
     run_id = run.info.run_id
     try:
         client.log_batch(run_id, metrics=metrics, params=params)

@@ -1,0 +1,48 @@
+"""Helpers of the operations tests: free ports, an environment with no server settings, and
+pages as headless Chromium shows them."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict:
+    """This environment without RECPIPE_*, PREFECT_* and MLflow tracking variables, plus
+    `extra`: a command finds its servers the way a user's shell would."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RECPIPE_", "PREFECT_", "MLFLOW_TRACKING"))
+    }
+    return env | extra
+
+
+OUTPUT = Path(__file__).resolve().parent / ".output"  # screenshots of the UI tests
+
+
+def page_text(url: str, screenshot: str, wait_ms: int = 20000) -> str:
+    """The visible text of `url` as headless Chromium renders it (scripts run for up to
+    `wait_ms` of virtual time), with a screenshot saved to tests/.output/`screenshot`."""
+    OUTPUT.mkdir(exist_ok=True)
+    common = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+              f"--virtual-time-budget={wait_ms}", "--window-size=1600,2400"]  # fmt: skip
+    subprocess.run(
+        [*common, f"--screenshot={OUTPUT / screenshot}", url],
+        capture_output=True, timeout=180, check=True,
+    )  # fmt: skip
+    dom = subprocess.run(
+        [*common, "--dump-dom", url], capture_output=True, text=True, timeout=180, check=True
+    ).stdout
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
