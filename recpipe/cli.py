@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -91,9 +90,8 @@ def _option_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = next((p for p in reversed(err["loc"]) if isinstance(p, str)), "")
     option = f"--{field.replace('_', '-')}" if field else exc.title
-    choices = re.fullmatch(r"\^\(([\w|]+)\)\$", str(err.get("ctx", {}).get("pattern", "")))
-    if choices:
-        return f"{option}: {err.get('input')!r} is not one of {', '.join(choices[1].split('|'))}"
+    if err["type"] == "literal_error":  # an enum field: name the choices
+        return f"{option}: {err.get('input')!r} is not one of {err['ctx']['expected']}"
     if err["type"] == "value_error":  # the model's own message names the value
         return f"{option}: {err['ctx']['error']}"
     return f"{option}: {err['msg']} (got {err.get('input')!r})"

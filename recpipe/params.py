@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic.fields import FieldInfo
@@ -24,7 +24,7 @@ from recpipe.tasks.ingest.ingested_events import MIN_TS
 from recpipe.tasks.models.als_embeddings import ALSParams
 from recpipe.tasks.models.ranker_model import RankerParams
 from recpipe.tasks.serving.exploration import ExploreConfig
-from recpipe.tasks.serving.user_recommendations import RecommendConfig
+from recpipe.tasks.serving.user_recommendations import RecommendConfig, Repurchase
 
 __all__ = [
     "ALSParams",
@@ -94,7 +94,7 @@ class FeatureParams(BaseModel):
 
     data_dir: str | None = Field(None, description=DATA_DIR_HELP)
     as_of: datetime | None = Field(None, description=AS_OF_HELP)
-    snapshot: str = Field("serve", pattern="^(serve|train|eval)$", description="Schema to write.")
+    snapshot: Literal["serve", "train", "eval"] = Field("serve", description="Schema to write.")
 
 
 class TrainParams(BaseModel):
@@ -166,7 +166,7 @@ class RecommendParams(BaseModel):
         "1 = score in the flow's own process.",
     )
     cold_max_events: int = same_as(RecommendConfig, "cold_max_events")
-    repurchase: str = same_as(RecommendConfig, "repurchase")
+    repurchase: Repurchase = same_as(RecommendConfig, "repurchase")
     repurchase_window_days: float = same_as(RecommendConfig, "repurchase_window_days")
     category_cap: int | None = same_as(RecommendConfig, "category_cap")
     exclude_items_file: str | None = Field(

@@ -18,10 +18,16 @@ class RankerParams(BaseModel):
     n_estimators: int = Field(
         150, ge=1, le=5000, description="Boosting rounds (early stopping may use fewer)."
     )
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    num_leaves: int = Field(31, ge=2, le=1024)
-    min_data_in_leaf: int = Field(50, ge=1)
-    early_stopping_rounds: int = Field(30, ge=1)
+    learning_rate: float = Field(
+        0.1, gt=0, le=1, description="Shrinkage of each tree's contribution (smaller: more rounds)."
+    )
+    num_leaves: int = Field(31, ge=2, le=1024, description="Leaves per tree (model capacity).")
+    min_data_in_leaf: int = Field(
+        50, ge=1, description="Fewest training rows in a leaf (guards against overfitting)."
+    )
+    early_stopping_rounds: int = Field(
+        30, ge=1, description="Stop after this many rounds without a better validation ndcg@10."
+    )
     compact_tolerance: float = Field(
         0.005,
         ge=0,

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,9 @@ SOURCE_NAMES = RECOMMENDATION_SOURCES
 _F = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
 
+Repurchase = Literal["auto", "exclude", "ranker"]
+
+
 @config_dataclass(frozen=True)
 class RecommendConfig:
     """Business rules and list shape of one scoring run (the one place of their defaults)."""
@@ -74,9 +78,8 @@ class RecommendConfig:
     cold_max_events: int = Field(
         3, ge=0, description="Users with fewer events get the cold-start list."
     )
-    repurchase: str = Field(
+    repurchase: Repurchase = Field(  # an enum: a dropdown in the UI
         "auto",
-        pattern="^(auto|exclude|ranker)$",
         description="Already-bought items: auto = hide them only in categories nobody re-buys; "
         "exclude = hide all bought within the window; ranker = leave to the model.",
     )

@@ -105,7 +105,9 @@ def test_a_malformed_environment_variable_is_named(tmp_path, events_csv):
         (["recommend", "--top-k", "0"], "--top-k: Input should be greater than or equal to 1"),
         (["train", "--factors", "-3"], "--factors: Input should be greater"),
         (["ingest", "--wait", "-1"], "--wait must be >= 0"),
-        (["features", "--snapshot", "bogus"], "--snapshot: 'bogus' is not one of serve, train"),
+        (["features", "--snapshot", "bogus"], "--snapshot: 'bogus' is not one of 'serve', 'train'"),
+        (["recommend", "--repurchase", "x"], "--repurchase: 'x' is not one of 'auto', 'exclude'"),
+        (["recommend", "--model-version", "../../x"], "'../../x' is neither a registered version"),
     ],
 )
 def test_an_option_out_of_range_names_the_option(tmp_path, events_csv, args, expected):
