@@ -181,3 +181,23 @@ def test_the_uis_show_the_deployments_the_form_and_two_compared_runs(deployed):
     for r in runs:
         assert r.info.run_name in compare
     assert "ndcg_at_10" in compare and "als.factors" in compare
+
+
+def test_prefect_yaml_renders_the_data_directory_when_deployed(deployed):
+    """The declarative route (`prefect deploy` of infra/prefect.yaml) gives the same deployments,
+    with `{{ $RECPIPE_DATA_DIR }}` rendered. Last in this module: it replaces the schedules."""
+    root, base, data = deployed["root"], deployed["base"], deployed["data"]
+    out = subprocess.run(
+        [str(BIN / "prefect"), "--no-prompt", "deploy", "--all", "--prefect-file",
+         str(Path(__file__).resolve().parents[2] / "infra" / "prefect.yaml")],
+        cwd=root, env=clean_env(PREFECT_API_URL=base, RECPIPE_DATA_DIR=str(data)),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    deployments = api(base, "/deployments/filter", {})
+    by_name = {d["name"]: d for d in deployments}
+    assert {"nightly-refresh", "weekly-retrain", "retrain", "ingest"} <= set(by_name)
+    for d in by_name.values():
+        assert d["parameters"]["params"]["data_dir"] == str(data), d["parameters"]
+        assert d["entrypoint"].startswith("recpipe.flows.")
+    assert by_name["ingest"]["parameters"]["params"]["events"] == f"{data}/inbox"

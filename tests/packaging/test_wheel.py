@@ -135,4 +135,4 @@ def test_deployment_entrypoints_load_from_the_installed_package(installed):
     )
     out = run([str(venv / "bin" / "python"), "-c", code, *entrypoints], cwd=work, env=env)
     assert len(out.stdout.splitlines()) == len(entrypoints)
-    assert "{{" not in (ROOT / "infra" / "prefect.yaml").read_text()
+    assert "| default" not in (ROOT / "infra" / "prefect.yaml").read_text()  # never rendered
