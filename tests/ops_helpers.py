@@ -4,10 +4,13 @@ pages as headless Chromium shows them."""
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 
@@ -46,3 +49,24 @@ def page_text(url: str, screenshot: str, wait_ms: int = 20000) -> str:
     ).stdout
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
+
+
+def api(base: str, path: str, body: dict | None = None) -> dict | list:
+    request = urllib.request.Request(
+        base + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return json.loads(resp.read() or "null")
+
+
+def finished(base: str, run_id: str, timeout: float = 600) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = api(base, f"/flow_runs/{run_id}")
+        if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(2)
+    raise AssertionError(f"flow run {run_id} did not finish")

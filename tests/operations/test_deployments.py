@@ -10,18 +10,16 @@ everything it started.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from ops_helpers import clean_env, free_port, page_text
+from ops_helpers import api, clean_env, finished, free_port, page_text
 
 from recpipe.tasks.serving.recommendation_publishing import current_version
 from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
@@ -38,27 +36,6 @@ def recpipe(*args: str, cwd: Path) -> str:
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
-
-
-def api(base: str, path: str, body: dict | None = None) -> dict | list:
-    request = urllib.request.Request(
-        base + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
-        method="GET" if body is None else "POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as resp:
-        return json.loads(resp.read() or "null")
-
-
-def finished(base: str, run_id: str, timeout: float = 600) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = api(base, f"/flow_runs/{run_id}")
-        if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return run
-        time.sleep(2)
-    raise AssertionError(f"flow run {run_id} did not finish")
 
 
 @pytest.fixture(scope="module")
