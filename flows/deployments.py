@@ -49,14 +49,15 @@ def run_environment(plan: DeploymentPlan) -> dict[str, str]:
     }
 
 
-def recpipe_deployments(plan: DeploymentPlan) -> list[RunnerDeployment]:
+def recpipe_deployments(plan: DeploymentPlan, in_pool: bool = True) -> list[RunnerDeployment]:
     """nightly-refresh (recommend with the champion, daily), weekly-retrain (train with the
     promotion gate, weekly), retrain (no schedule: started by a person from the UI form) and
-    ingest (new files from the inbox directory)."""
+    ingest (new files from the inbox directory). `in_pool`: for a work pool, whose runs get
+    `run_environment` as job variables (served deployments inherit the serving process's)."""
     data = {"data_dir": str(plan.data_dir)}
     common = {
         "entrypoint_type": EntrypointType.MODULE_PATH,
-        "job_variables": {"env": run_environment(plan)},
+        "job_variables": {"env": run_environment(plan)} if in_pool else None,
         "tags": ["recpipe"],
     }
     return [

@@ -649,9 +649,10 @@ def serve(
     plan = _deployment_plan(settings, inbox, nightly_cron, weekly_cron)
     from prefect import serve as prefect_serve
 
-    from recpipe.flows.deployments import recpipe_deployments
+    from recpipe.flows.deployments import recpipe_deployments, run_environment
 
-    prefect_serve(*recpipe_deployments(plan))
+    os.environ.update(run_environment(plan))  # the served runs' environment
+    prefect_serve(*recpipe_deployments(plan, in_pool=False))
 
 
 @app.command()
