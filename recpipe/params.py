@@ -83,7 +83,11 @@ class IngestParams(BaseModel):
         le=1,
         description="Fail the ingest above this share of bad rows; default from settings (1%).",
     )
-    min_ts: datetime = Field(MIN_TS, description="Events before this are quarantined.")
+    min_ts: datetime = Field(
+        MIN_TS,
+        description="Events before this are quarantined (ts_before_min); the default only "
+        "catches epoch seconds read as milliseconds, so logs from any year since 1970 land.",
+    )
 
 
 class FeatureParams(BaseModel):

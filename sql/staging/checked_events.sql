@@ -30,8 +30,9 @@ flagged as (
     from raw
 ),
 
--- exact duplicates: rows equal in all seven contract columns; the first (by source row)
--- is the original. Equal rows have equal hashes, so only rows whose hash repeats are numbered.
+-- exact repeats: rows equal in all seven contract columns; the first (by source row) lands
+-- (with the repeats' quantities summed) and the others are recorded as `duplicate`. Equal
+-- rows have equal hashes, so only rows whose hash repeats are numbered.
 repeated_hashes as (
     select row_hash
     from flagged
@@ -45,7 +46,10 @@ copies as (
         row_number() over (
             partition by f.user_id, f.item_id, f.event_type, f.ts, f.session_id, f.price, f.quantity
             order by f.source_row
-        ) as copy_no
+        ) as copy_no,
+        count(*) over (
+            partition by f.user_id, f.item_id, f.event_type, f.ts, f.session_id, f.price, f.quantity
+        ) as n_copies
     from flagged as f
     semi join repeated_hashes as r on f.row_hash = r.row_hash
 ),
@@ -63,7 +67,12 @@ checked as (
         f.ts,
         f.session_id,
         f.price,
-        f.quantity,
+        -- exact repeats (order lines listing one product twice, double-fired events) collapse
+        -- into their first row, which carries their summed quantity
+        case
+            when c.copy_no = 1 and f.row_reason is null then f.quantity * c.n_copies
+            else f.quantity
+        end as quantity,
         f.ts_raw,
         case
             when f.row_reason is not null then f.row_reason

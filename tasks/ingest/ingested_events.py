@@ -31,7 +31,10 @@ from recpipe.tasks.common.sql_files import create_table
 from recpipe.tasks.ingest import event_lake, staging_owners
 
 MAX_BAD_ROW_SHARE: float = Settings.model_fields["max_bad_row_share"].default
-MIN_TS = datetime(2000, 1, 1)  # events before this are quarantined (ts_before_min)
+# Events before this are quarantined (ts_before_min): a log from any year since 1970 lands;
+# what lands before April 1970 is epoch seconds read as milliseconds (up to year 2200).
+MIN_TS = datetime(1970, 4, 1)
+UNIT_MISTAKE_YEAR = 2200  # later timestamps are epoch milliseconds read as seconds
 
 logger = logging.getLogger(__name__)
 
@@ -445,7 +448,12 @@ def _stage_events(
     report.by_reason = {r: int(c) for r, c in counts}
     report.rows_quarantined = sum(report.by_reason.values())
     report.rows_landed = report.rows_in - report.rows_quarantined
-    bad = report.rows_quarantined - report.by_reason.get("already_in_lake", 0)
+    # rows already in the lake and exact repeats collapsed into one event are not bad rows
+    bad = (
+        report.rows_quarantined
+        - report.by_reason.get("already_in_lake", 0)
+        - report.by_reason.get("duplicate", 0)
+    )
     if report.rows_in == 0:
         raise IngestError(f"{path}: the file has no rows")
     share = bad / report.rows_in
@@ -457,8 +465,8 @@ def _stage_events(
         ex = "; ".join(f"row {r}: {why}" for r, why in examples)
         raise IngestError(
             f"{path}: {bad:,} of {report.rows_in:,} rows ({share:.1%}) are bad, above the "
-            f"allowed {settings['max_bad_row_share']:.1%} ({report.by_reason}); e.g. {ex}. "
-            "Nothing was written to the lake."
+            f"allowed {settings['max_bad_row_share']:.1%} ({report.by_reason}); e.g. {ex}."
+            f"{_unit_hint(con)} Nothing was written to the lake."
         )
     frame = _gx_sample(con, report.rows_landed, settings["gx_sample_rows"])
     suites.submit(
@@ -515,6 +523,25 @@ def _stage_events(
     report._files = files  # type: ignore[attr-defined]
     report._qfiles = qfiles  # type: ignore[attr-defined]
     return report, file_id_types
+
+
+def _unit_hint(con: duckdb.DuckDBPyConnection) -> str:
+    """The likely epoch-unit mistake behind out-of-range timestamps, if that is what they are."""
+    early, late = con.sql(
+        "select max(ts) filter (where reason = 'ts_before_min'), "
+        "max(year(ts)) filter (where reason = 'ts_in_future') from checked"
+    ).fetchall()[0]
+    if late is not None and late > UNIT_MISTAKE_YEAR:
+        return (
+            f" Timestamps in year {late:,} look like epoch milliseconds read as seconds: "
+            "convert with `recpipe import generic ... --ts-unit ms`."
+        )
+    if early is not None and early < MIN_TS:
+        return (
+            f" Timestamps in early 1970 (up to {early}) look like epoch seconds read as "
+            "milliseconds: convert with `recpipe import generic ... --ts-unit s`."
+        )
+    return ""
 
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1")

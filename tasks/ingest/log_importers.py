@@ -279,11 +279,8 @@ def _validate_generic_columns(columns: Mapping[str, str]) -> dict[str, str]:
             f"columns has unknown contract name(s) {', '.join(repr(u) for u in unknown)};"
             f" allowed: {', '.join(REQUIRED_GENERIC_COLUMNS + OPTIONAL_GENERIC_COLUMNS)}"
         )
-    absent = [key for key in REQUIRED_GENERIC_COLUMNS if key not in columns]
-    if absent:
-        raise InputError(
-            f"columns must map the required contract column(s) {', '.join(repr(a) for a in absent)}"
-        )
+    # a required column not mapped is read from the source column of the same name
+    columns = {key: key for key in REQUIRED_GENERIC_COLUMNS} | dict(columns)
     return {key: _quote_identifier(value) for key, value in columns.items()}
 
 
@@ -312,7 +309,8 @@ def generic_csv(
     event_map: dict[str, str] | None = None,
     ts_unit: str | None = None,
 ) -> ImportResult:
-    """Convert a headered CSV described by ``columns`` (contract name -> source column).
+    """Convert a headered CSV described by ``columns`` (contract name -> source column; the
+    required columns default to source columns of their own names).
 
     ``event_map`` maps source event values to view/cart/purchase (identity when None); unknown
     values raise. ``ts_unit`` None parses timestamps (offsets converted to UTC, naive values
@@ -320,6 +318,7 @@ def generic_csv(
     writes ``items.parquet``.
     """
     quoted = _validate_generic_columns(columns)
+    columns = {key: key for key in REQUIRED_GENERIC_COLUMNS} | dict(columns)
     from_values, to_values = _validate_event_map(event_map)
     if ts_unit is not None and ts_unit not in TS_UNIT_FACTORS:
         raise InputError(

@@ -66,7 +66,7 @@ def test_every_bad_row_class_is_quarantined_with_its_reason(tmp_path):
         ("missing_ts", {"ts": ""}),
         ("bad_timestamp", {"ts": "not a time"}),
         ("unknown_event_type", {"event_type": "wishlist"}),
-        ("ts_before_min", {"ts": "1999-12-31 23:00:00"}),
+        ("ts_before_min", {"ts": "1970-01-20 16:13:20"}),  # epoch seconds read as ms
         ("ts_in_future", {"ts": "2026-06-02 00:00:00"}),
         ("negative_price", {"price": "-3.5"}),
         ("bad_price", {"price": "twelve"}),
