@@ -23,6 +23,7 @@ from recpipe.tasks.ingest.event_lake import read_manifest
 from recpipe.tasks.ingest.ingested_events import ingested_events
 
 RECPIPE = Path(sys.executable).parent / "recpipe"
+SLOW = pytest.mark.slow  # one case of each kind stays in the fast lane
 
 
 def recpipe(*args: str, cwd: Path, env: dict | None = None, unprivileged: bool = False):
@@ -102,12 +103,30 @@ def test_a_malformed_environment_variable_is_named(tmp_path, events_csv):
     ("args", "expected"),
     [
         (["ingest", "--max-bad-row-share", "5"], "--max-bad-row-share: Input should be less"),
-        (["recommend", "--top-k", "0"], "--top-k: Input should be greater than or equal to 1"),
-        (["train", "--factors", "-3"], "--factors: Input should be greater"),
-        (["ingest", "--wait", "-1"], "--wait must be >= 0"),
-        (["features", "--snapshot", "bogus"], "--snapshot: 'bogus' is not one of 'serve', 'train'"),
-        (["recommend", "--repurchase", "x"], "--repurchase: 'x' is not one of 'auto', 'exclude'"),
-        (["recommend", "--model-version", "../../x"], "'../../x' is neither a registered version"),
+        pytest.param(
+            ["recommend", "--top-k", "0"],
+            "--top-k: Input should be greater than or equal to 1",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["train", "--factors", "-3"], "--factors: Input should be greater", marks=SLOW
+        ),
+        pytest.param(["ingest", "--wait", "-1"], "--wait must be >= 0", marks=SLOW),
+        pytest.param(
+            ["features", "--snapshot", "bogus"],
+            "--snapshot: 'bogus' is not one of 'serve', 'train'",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["recommend", "--repurchase", "x"],
+            "--repurchase: 'x' is not one of 'auto', 'exclude'",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["recommend", "--model-version", "../../x"],
+            "'../../x' is neither a registered version",
+            marks=SLOW,
+        ),
     ],
 )
 def test_an_option_out_of_range_names_the_option(tmp_path, events_csv, args, expected):
@@ -124,12 +143,28 @@ def test_an_option_out_of_range_names_the_option(tmp_path, events_csv, args, exp
     ("args", "expected"),
     [
         (["ingest", "--events", "nope/*.csv"], "nope/*.csv: no event files found"),
-        (["ingest", "--events", "missing.parquet"], "missing.parquet: no such file"),
-        (["ingest", "--events", "EVENTS", "--items", "items.csv"], "--items items.csv does not"),
-        (["run", "--events", "EVENTS", "--users", "."], "--users . is a directory"),
-        (["recommend", "--exclude-items", "x.txt"], "--exclude-items x.txt does not exist"),
-        (["import", "generic", "nope.csv", "out"], "SOURCE nope.csv does not exist"),
-        (["generate", "--out", "EVENTS"], "events.csv is a file, not a directory"),
+        pytest.param(
+            ["ingest", "--events", "missing.parquet"], "missing.parquet: no such file", marks=SLOW
+        ),
+        pytest.param(
+            ["ingest", "--events", "EVENTS", "--items", "items.csv"],
+            "--items items.csv does not",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["run", "--events", "EVENTS", "--users", "."], "--users . is a directory", marks=SLOW
+        ),
+        pytest.param(
+            ["recommend", "--exclude-items", "x.txt"],
+            "--exclude-items x.txt does not exist",
+            marks=SLOW,
+        ),
+        pytest.param(
+            ["import", "generic", "nope.csv", "out"], "SOURCE nope.csv does not exist", marks=SLOW
+        ),
+        pytest.param(
+            ["generate", "--out", "EVENTS"], "events.csv is a file, not a directory", marks=SLOW
+        ),
     ],
 )
 def test_a_missing_input_file_is_named(tmp_path, events_csv, args, expected):
@@ -140,7 +175,10 @@ def test_a_missing_input_file_is_named(tmp_path, events_csv, args, expected):
     assert seconds < 15 and not (tmp_path / "data" / ".prefect").exists()
 
 
-@pytest.mark.parametrize("command", ["features", "train", "recommend"])
+@pytest.mark.parametrize(
+    "command",
+    ["features", pytest.param("train", marks=SLOW), pytest.param("recommend", marks=SLOW)],
+)
 def test_a_cutoff_before_the_first_event_fails_before_any_work(landed, tmp_path, command):
     before = read_manifest(landed / "lake")
     out, seconds = recpipe(
