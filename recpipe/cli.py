@@ -700,11 +700,10 @@ def _run_summary(result: dict, settings: Settings) -> str:
 
 
 def _training_summary(result: dict) -> str:
+    from recpipe.tasks.evaluation.offline_evaluation import BASELINES
+
     m = result["metrics"]
-    rows = [("ranker", "")] + [
-        (f"baseline.{b}", f"baseline.{b}.")
-        for b in ("popularity", "recent_popularity", "mf", "covis")
-    ]
+    rows = [("ranker", "")] + [(f"baseline.{b}", f"baseline.{b}.") for b in BASELINES]
     lines = [f"{'model':28s} {'ndcg_at_10':>10s} {'recall_at_20':>12s}"]
     for name, prefix in rows:
         lines.append(

@@ -1,8 +1,9 @@
 """Leak-free offline evaluation: the ranker and the baselines scored by the same code.
 
 Everything is computed from the `eval` snapshot (features as of `as_of - h`) against labels
-from `[as_of - h, as_of)`. Baselines: global popularity, recent popularity, MF only,
-co-visitation only; each padded with global popularity to K like the ranker. Metrics are
+from `[as_of - h, as_of)`. Baselines: global popularity, recent popularity, buy-again (the
+user's own purchases by count, then recency: the strong simple competitor on repeat-purchase
+shops), MF only, co-visitation only; each padded with global popularity to K like the ranker. Metrics are
 also split by user segment (cold / warm / heavy by events before the cutoff) and for new
 items (younger than `new_item_days` at the cutoff).
 """
@@ -25,9 +26,15 @@ from recpipe.tasks.candidates.candidate_sets import (
     item_lists,
     mf_topn,
 )
+from recpipe.tasks.common.row_order import positions_in_rows
 from recpipe.tasks.evaluation import ranking_metrics as rm
 from recpipe.tasks.features.ranking_labels import LabelSet
-from recpipe.tasks.features.snapshot_arrays import ITEM_FEATURES, USER_FEATURES, SnapshotArrays
+from recpipe.tasks.features.snapshot_arrays import (
+    ITEM_FEATURES,
+    USER_FEATURES,
+    USER_ITEM_FEATURES,
+    SnapshotArrays,
+)
 from recpipe.tasks.models.candidate_scoring import (
     EmbeddingView,
     pad_lists,
@@ -36,7 +43,7 @@ from recpipe.tasks.models.candidate_scoring import (
 )
 
 logger = logging.getLogger(__name__)
-BASELINES = ("popularity", "recent_popularity", "mf", "covis")
+BASELINES = ("popularity", "recent_popularity", "buy_again", "mf", "covis")
 
 
 @config_dataclass(frozen=True)
@@ -108,6 +115,7 @@ def baseline_lists(
     out = {
         "popularity": np.tile(pop_items[:k], (n, 1)),
         "recent_popularity": pad_lists(_fixed(recent_items, n, k), pop_items),
+        "buy_again": pad_lists(buy_again_lists(snap, users, k), pop_items),
     }
     uv = view.user_vecs(snap, users)
     mf = mf_topn(uv, view.item_vecs, k, None, np.ones(snap.n_items, bool))
@@ -122,6 +130,32 @@ def baseline_lists(
     )
     out["covis"] = pad_lists(top_k(cv.row, cv.item, -cv.ranks["covis"], n, k)[0], pop_items)
     return out
+
+
+_N_PURCHASES = USER_ITEM_FEATURES.index("n_purchases")
+_SINCE_PURCHASE = USER_ITEM_FEATURES.index("days_since_last_purchase")
+
+
+def buy_again_lists(snap: SnapshotArrays, users: np.ndarray, k: int) -> np.ndarray:
+    """(len(users), k) items each user bought before the cutoff, most bought first, then most
+    recently bought; -1 where a user bought fewer than k items."""
+    indptr = snap.interactions.indptr
+    starts, lens = indptr[users], indptr[users + 1] - indptr[users]
+    row = np.repeat(np.arange(len(users)), lens)
+    entry = (
+        np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
+    )
+    bought = snap.ui_feats[entry, _N_PURCHASES]
+    keep = np.nan_to_num(bought) > 0
+    row, entry, bought = row[keep], entry[keep], bought[keep]
+    since = np.nan_to_num(snap.ui_feats[entry, _SINCE_PURCHASE], nan=np.inf)
+    order = np.lexsort((since, -bought, row))
+    row, items = row[order], snap.interactions.indices[entry[order]]
+    pos = positions_in_rows(row)
+    lists = np.full((len(users), k), -1, dtype=np.int64)
+    top = pos < k
+    lists[row[top], pos[top]] = items[top]
+    return lists
 
 
 def _fixed(items: np.ndarray, n: int, k: int) -> np.ndarray:
