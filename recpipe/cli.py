@@ -294,9 +294,7 @@ def ingest(
     items: Annotated[str | None, typer.Option(help="Item catalogue file.")] = None,
     users: Annotated[str | None, typer.Option(help="Users file.")] = None,
     data_dir: DataDir = None,
-    max_bad_row_share: Annotated[
-        float | None, typer.Option(help="Fail above this share of bad rows (default 1%).")
-    ] = None,
+    max_bad_row_share: MaxBadRowShare = None,
     wait: Wait = None,
 ) -> None:
     """Validate raw files and land the good rows in the lake (a Prefect flow)."""
@@ -341,25 +339,70 @@ def features(
         features_flow(params)
 
 
-def _train_params(
-    data_dir: Path,
-    as_of: datetime | None,
-    horizon_days: float | None,
-    factors: int | None,
-    iterations: int | None,
-    n_estimators: int | None,
-    experiment: str | None,
-    force_promote: bool | None,
-):
-    from recpipe.params import ALSParams, RankerParams, TrainParams
+HorizonDays = Annotated[float | None, typer.Option(help="Label horizon h in days (default 7).")]
+Factors = Annotated[int | None, typer.Option(help="ALS factors (default 48).")]
+Iterations = Annotated[int | None, typer.Option(help="ALS sweeps of the first fit (default 10).")]
+NEstimators = Annotated[int | None, typer.Option(help="Ranker boosting rounds (default 150).")]
+Experiment = Annotated[str | None, typer.Option(help="MLflow experiment name.")]
+ForcePromote = Annotated[
+    bool, typer.Option("--force-promote", help="Promote even if it does not beat the champion.")
+]
+TopK = Annotated[int | None, typer.Option(help="Items per user (default 20).")]
+NShards = Annotated[
+    int | None, typer.Option(help="User hash buckets (default 0 = enough for --shard-users each).")
+]
+ShardUsers = Annotated[
+    int | None, typer.Option(help="Most users per shard when --n-shards is 0 (default 50,000).")
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(help="Processes scoring shards in parallel (default 0 = one per core)."),
+]
+ExploreShare = Annotated[
+    float | None, typer.Option(help="Share of exploration slots, 0 disables (default 0.1).")
+]
+Repurchase = Annotated[str | None, typer.Option(help="auto, exclude or ranker (default auto).")]
+CategoryCap = Annotated[int | None, typer.Option(help="Max items per category in a list.")]
+ExcludeItems = Annotated[str | None, typer.Option(help="File of item ids never to show.")]
+AllowShrink = Annotated[
+    bool,
+    typer.Option(
+        "--allow-shrink",
+        help="Publish even if the new table covers under half the current one's users.",
+    ),
+]
+MaxBadRowShare = Annotated[
+    float | None, typer.Option(help="Fail above this share of bad rows (default 1%).")
+]
 
-    return TrainParams(
-        data_dir=str(data_dir),
-        as_of=as_of,
+
+def _train_values(horizon_days, factors, iterations, n_estimators, experiment, force_promote):
+    """The training options given, as (nested) TrainParams values."""
+    values = given(
+        label_horizon_days=horizon_days,
         experiment_name=experiment,
-        als=ALSParams(**given(factors=factors, iterations=iterations)),
-        ranker=RankerParams(**given(n_estimators=n_estimators)),
-        **given(label_horizon_days=horizon_days, force_promote=force_promote),
+        force_promote=force_promote or None,
+    )
+    als, ranker = given(factors=factors, iterations=iterations), given(n_estimators=n_estimators)
+    return values | ({"als": als} if als else {}) | ({"ranker": ranker} if ranker else {})
+
+
+def _recommend_values(
+    top_k, n_shards, shard_users, workers, explore_share, repurchase, category_cap,
+    exclude_items, allow_shrink, model_version=None,
+):  # fmt: skip
+    """The recommendation options given, as RecommendParams values."""
+    return given(
+        top_k=top_k,
+        model_version=model_version,
+        n_shards=n_shards,
+        shard_users=shard_users,
+        workers=workers,
+        explore_share=explore_share,
+        repurchase=repurchase,
+        category_cap=category_cap,
+        exclude_items_file=exclude_items,
+        allow_shrink=allow_shrink or None,
     )
 
 
@@ -371,33 +414,22 @@ def train(
         datetime | None,
         typer.Option(help="Training cutoff (UTC); default just after the last event."),
     ] = None,
-    horizon_days: Annotated[
-        float | None, typer.Option(help="Label horizon h in days (default 7).")
-    ] = None,
-    factors: Annotated[int | None, typer.Option(help="ALS factors (default 48).")] = None,
-    iterations: Annotated[
-        int | None, typer.Option(help="ALS sweeps of the first fit (default 10).")
-    ] = None,
-    n_estimators: Annotated[
-        int | None, typer.Option(help="Ranker boosting rounds (default 150).")
-    ] = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment name.")] = None,
-    force_promote: Annotated[
-        bool, typer.Option("--force-promote", help="Promote even if it does not beat the champion.")
-    ] = False,
+    horizon_days: HorizonDays = None,
+    factors: Factors = None,
+    iterations: Iterations = None,
+    n_estimators: NEstimators = None,
+    experiment: Experiment = None,
+    force_promote: ForcePromote = False,
     wait: Wait = None,
 ) -> None:
     """Train, evaluate against baselines, log to MLflow and run the promotion gate (a Prefect flow)."""
     settings = prepare(data_dir)
-    params = _train_params(
-        settings.data_path,
-        as_of,
-        horizon_days,
-        factors,
-        iterations,
-        n_estimators,
-        experiment,
-        force_promote or None,
+    from recpipe.params import TrainParams
+
+    params = TrainParams(
+        data_dir=str(settings.data_path),
+        as_of=as_of,
+        **_train_values(horizon_days, factors, iterations, n_estimators, experiment, force_promote),
     )
     with writing(settings, "train", wait):
         cutoff_after_first_event(settings.lake_dir, as_of)
@@ -413,40 +445,18 @@ def recommend(
     as_of: Annotated[
         datetime | None, typer.Option(help="Cutoff (UTC); default just after the last event.")
     ] = None,
-    top_k: Annotated[int | None, typer.Option(help="Items per user (default 20).")] = None,
+    top_k: TopK = None,
     model_version: Annotated[
         str | None, typer.Option(help="Registered version or alias (default champion).")
     ] = None,
-    n_shards: Annotated[
-        int | None,
-        typer.Option(help="User hash buckets (default 0 = enough for --shard-users each)."),
-    ] = None,
-    shard_users: Annotated[
-        int | None, typer.Option(help="Most users per shard when --n-shards is 0 (default 50,000).")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Processes scoring shards in parallel (default 0 = one per core)."),
-    ] = None,
-    explore_share: Annotated[
-        float | None, typer.Option(help="Share of exploration slots, 0 disables (default 0.1).")
-    ] = None,
-    repurchase: Annotated[
-        str | None, typer.Option(help="auto, exclude or ranker (default auto).")
-    ] = None,
-    category_cap: Annotated[
-        int | None, typer.Option(help="Max items per category in a list.")
-    ] = None,
-    exclude_items: Annotated[
-        str | None, typer.Option(help="File of item ids never to show.")
-    ] = None,
-    allow_shrink: Annotated[
-        bool,
-        typer.Option(
-            "--allow-shrink",
-            help="Publish even if the new table covers under half the current one's users.",
-        ),
-    ] = False,
+    n_shards: NShards = None,
+    shard_users: ShardUsers = None,
+    workers: Workers = None,
+    explore_share: ExploreShare = None,
+    repurchase: Repurchase = None,
+    category_cap: CategoryCap = None,
+    exclude_items: ExcludeItems = None,
+    allow_shrink: AllowShrink = False,
     wait: Wait = None,
 ) -> None:
     """Score every user with the champion and publish a new table version (a Prefect flow)."""
@@ -456,19 +466,11 @@ def recommend(
     params = RecommendParams(
         data_dir=str(settings.data_path),
         as_of=as_of,
-        **given(
-            top_k=top_k,
-            model_version=model_version,
-            n_shards=n_shards,
-            shard_users=shard_users,
-            workers=workers,
-            explore_share=explore_share,
-            repurchase=repurchase,
-            category_cap=category_cap,
-            exclude_items_file=exclude_items,
-            allow_shrink=allow_shrink or None,
+        **_recommend_values(
+            top_k, n_shards, shard_users, workers, explore_share, repurchase, category_cap,
+            exclude_items, allow_shrink, model_version,
         ),
-    )
+    )  # fmt: skip
     existing_file(exclude_items, "--exclude-items")
     with writing(settings, "recommend", wait):
         cutoff_after_first_event(settings.lake_dir, as_of)
@@ -487,33 +489,86 @@ def recommend(
 @app.command()
 @command
 def run(
-    events: Annotated[str, typer.Option(help="Event file, directory or glob.")],
+    events: Annotated[
+        str | None, typer.Option(help="Event file, directory or glob (or `events` in --config).")
+    ] = None,
     items: Annotated[str | None, typer.Option(help="Item catalogue file.")] = None,
     users: Annotated[str | None, typer.Option(help="Users file.")] = None,
     data_dir: DataDir = None,
     as_of: Annotated[
         datetime | None, typer.Option(help="Use only events before this (UTC).")
     ] = None,
-    top_k: Annotated[int | None, typer.Option(help="Items per user (default 20).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file of the run's parameters, as the `run` flow takes them (events, and "
+            "tables train, train.als, train.ranker, recommend, ...); options given here win."
+        ),
+    ] = None,
+    max_bad_row_share: MaxBadRowShare = None,
+    horizon_days: HorizonDays = None,
+    factors: Factors = None,
+    iterations: Iterations = None,
+    n_estimators: NEstimators = None,
+    experiment: Experiment = None,
+    force_promote: ForcePromote = False,
+    top_k: TopK = None,
+    n_shards: NShards = None,
+    shard_users: ShardUsers = None,
+    workers: Workers = None,
+    explore_share: ExploreShare = None,
+    repurchase: Repurchase = None,
+    category_cap: CategoryCap = None,
+    exclude_items: ExcludeItems = None,
+    allow_shrink: AllowShrink = False,
     wait: Wait = None,
 ) -> None:
-    """The whole pipeline: ingest -> features -> train -> recommend (one parent Prefect flow)."""
+    """The whole pipeline: ingest -> features -> train -> recommend (one parent Prefect flow);
+    takes the training and recommendation options of `train` and `recommend`."""
     settings = prepare(data_dir)
-    from recpipe.params import RecommendParams, RunParams
+    from recpipe.params import RunParams
 
-    params = RunParams(
-        events=events,
-        items=items,
-        users=users,
-        data_dir=str(settings.data_path),
-        as_of=as_of,
-        recommend=RecommendParams(**given(top_k=top_k)),
+    values = _config_values(config)
+    overrides = given(events=events, items=items, users=users, as_of=as_of,
+                      max_bad_row_share=max_bad_row_share)  # fmt: skip
+    train_values = _train_values(
+        horizon_days, factors, iterations, n_estimators, experiment, force_promote
     )
-    existing_inputs(events, items, users)
+    recommend_values = _recommend_values(
+        top_k, n_shards, shard_users, workers, explore_share, repurchase, category_cap,
+        exclude_items, allow_shrink,
+    )  # fmt: skip
+    values = _merged(values, overrides | {"train": train_values, "recommend": recommend_values})
+    if not values.get("events"):
+        raise InputError("--events is required (or `events` in the --config file)")
+    params = RunParams.model_validate(values | {"data_dir": str(settings.data_path)})
+    existing_inputs(params.events, params.items, params.users)
+    existing_file(params.recommend.exclude_items_file, "--exclude-items")
     with writing(settings, "run", wait):
         run_flow = flow_of("pipeline", "run_flow")
         result = run_flow(params)
     typer.echo(_run_summary(result, settings))
+
+
+def _config_values(path: Path | None) -> dict:
+    """The parameters in a TOML --config file ({} without one)."""
+    if path is None:
+        return {}
+    import tomllib
+
+    existing_file(path, "--config")
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"--config {path}: not valid TOML ({exc})") from None
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """`base` with `over`'s values on top, nested tables merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
 
 
 @app.command()
@@ -535,7 +590,23 @@ def demo(
         users=str(shop / "users.parquet"),
         data_dir=settings.data_path,
         as_of=None,
+        config=None,
+        max_bad_row_share=None,
+        horizon_days=None,
+        factors=None,
+        iterations=None,
+        n_estimators=None,
+        experiment=None,
+        force_promote=False,
         top_k=None,
+        n_shards=None,
+        shard_users=None,
+        workers=None,
+        explore_share=None,
+        repurchase=None,
+        category_cap=None,
+        exclude_items=None,
+        allow_shrink=False,
         wait=None,
     )
 

@@ -1,0 +1,52 @@
+"""`recpipe run` takes the options of `train` and `recommend`, and a TOML --config of the run's
+typed parameters, so one command tunes the pipeline on a shop's own log: checked on the MLflow
+run's params and on the published table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from recs_helpers import published_rows
+
+from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
+
+pytestmark = pytest.mark.slow
+
+RECPIPE = Path(sys.executable).parent / "recpipe"
+
+
+def test_run_passes_its_options_and_config_through(tmp_path):
+    synthetic_shop(tmp_path / "shop", "tiny", seed=7)
+    config = tmp_path / "run.toml"
+    config.write_text(
+        'events = "shop/events"\n'
+        "[train]\nseed = 5\n[train.ranker]\nn_estimators = 40\n"
+        '[recommend]\nrepurchase = "exclude"\ntop_k = 15\n'
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RECPIPE_", "PREFECT_HOME", "PREFECT_API", "MLFLOW_TRACKING"))
+    }
+    data = tmp_path / "data"
+    out = subprocess.run(
+        [str(RECPIPE), "run", "--config", str(config), "--items", "shop/items.parquet",
+         "--data-dir", str(data), "--factors", "8", "--top-k", "10", "--explore-share", "0"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{data / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("recpipe").experiment_id])
+    params = run.data.params
+    assert params["als.factors"] == "8"  # option
+    assert params["ranker.n_estimators"] == "40" and params["seed"] == "5"  # config file
+
+    _, rows = published_rows(data)
+    assert (rows.groupby("user_id").size() == 10).all()  # the option wins over the file's 15
+    assert "explore" not in set(rows["source"])  # explore_share 0
