@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from recpipe.errors import InputError
+from recpipe.tasks.common.processes import group_alive, pid_alive
 
 STATE_DIR = ".servers"
 STATE_FILE = "servers.json"
@@ -88,7 +89,7 @@ def running(data_dir: Path) -> list[Server]:
     if not path.exists():
         return []
     servers = [Server(**s) for s in json.loads(path.read_text())]
-    return [s for s in servers if _alive(s.pid)]
+    return [s for s in servers if pid_alive(s.pid)]
 
 
 def client_environment(data_dir: Path) -> dict[str, str]:
@@ -161,7 +162,7 @@ def up(
     deadline = time.monotonic() + timeout
     for server in servers:
         while not healthy(server.health):
-            if not _alive(server.pid) or time.monotonic() > deadline:
+            if not pid_alive(server.pid) or time.monotonic() > deadline:
                 down(data_dir)
                 tail = Path(server.log).read_text(errors="replace").splitlines()[-15:]
                 raise InputError(
@@ -180,7 +181,7 @@ def down(data_dir: Path, timeout: float = 30.0) -> list[str]:
     servers = [Server(**s) for s in json.loads(path.read_text())]
     stopped = []
     for server in servers:
-        if _alive(server.pid):
+        if pid_alive(server.pid):
             _stop_group(server.pid, timeout)
             stopped.append(server.name)
     path.unlink(missing_ok=True)
@@ -212,35 +213,13 @@ def _stop_group(pid: int, timeout: float) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _group_alive(pid):
+            if not group_alive(pid):
                 return
             time.sleep(0.2)
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def _group_alive(pgid: int) -> bool:
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def healthy(url: str) -> bool:

@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -70,3 +71,13 @@ def finished(base: str, run_id: str, timeout: float = 600) -> dict:
             return run
         time.sleep(2)
     raise AssertionError(f"flow run {run_id} did not finish")
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 900) -> str:
+    """stdout of a successful `recpipe` command run as a user's shell would run it."""
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "recpipe"), *args], cwd=cwd, env=clean_env(),
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout

@@ -9,14 +9,19 @@ from recpipe.errors import InputError, NoDataError
 from recpipe.tasks.ingest import event_lake
 
 
+def _event_stamps(lake_dir: Path, bound: str) -> list[datetime]:
+    """The `min_ts` or `max_ts` of every landed events file, from the manifest."""
+    records = event_lake.read_manifest(lake_dir).ingests
+    return [
+        datetime.fromisoformat(getattr(r, bound))
+        for r in records
+        if r.kind == "events" and getattr(r, bound)
+    ]
+
+
 def last_event_ts(lake_dir: Path) -> datetime | None:
     """Latest landed event timestamp according to the manifest, or None for an empty lake."""
-    stamps = [
-        r.max_ts
-        for r in event_lake.read_manifest(lake_dir).ingests
-        if r.kind == "events" and r.max_ts
-    ]
-    return max(datetime.fromisoformat(s) for s in stamps) if stamps else None
+    return max(_event_stamps(lake_dir, "max_ts"), default=None)
 
 
 def default_as_of(lake_dir: Path) -> datetime:
@@ -37,12 +42,7 @@ def lake_fingerprint(lake_dir: Path) -> str:
 
 def first_event_ts(lake_dir: Path) -> datetime | None:
     """Earliest landed event timestamp according to the manifest, or None for an empty lake."""
-    stamps = [
-        r.min_ts
-        for r in event_lake.read_manifest(lake_dir).ingests
-        if r.kind == "events" and r.min_ts
-    ]
-    return min(datetime.fromisoformat(s) for s in stamps) if stamps else None
+    return min(_event_stamps(lake_dir, "min_ts"), default=None)
 
 
 def run_cutoff(lake_dir: Path, as_of: datetime | None = None) -> datetime:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recpipe.tasks.common.processes import pid_alive
+
 logger = logging.getLogger(__name__)
 
 STAGING_DIR = "_staging"
@@ -97,18 +99,6 @@ def _try_lock(fd: int) -> bool | None:
     return True
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def owner_alive(owner: Path) -> bool:
     """Whether the ingest that wrote this owner file is still running (see the module doc)."""
     try:
@@ -124,7 +114,7 @@ def owner_alive(owner: Path) -> bool:
     info = _owner_info(owner)
     if info.get("host") != socket.gethostname():
         return True
-    return _pid_alive(int(info.get("pid", 0)))
+    return pid_alive(int(info.get("pid", 0)))
 
 
 def _owner_info(owner: Path) -> dict:

@@ -32,6 +32,7 @@ import duckdb
 
 from recpipe.errors import PublishError
 from recpipe.tasks.common.expectation_suites import SuiteResult, validate_frame
+from recpipe.tasks.common.processes import pid_alive
 from recpipe.tasks.common.sql_files import query
 
 logger = logging.getLogger(__name__)
@@ -228,25 +229,13 @@ def remove_orphan_versions(recs_dir: Path) -> list[str]:
             owner = json.loads(owner_file.read_text())
         except (OSError, ValueError):
             continue
-        if version == current or owner.get("host") != host or _alive(int(owner.get("pid", 0))):
+        if version == current or owner.get("host") != host or pid_alive(int(owner.get("pid", 0))):
             continue
         shutil.rmtree(owner_file.parent, ignore_errors=True)
         removed.append(version)
     if removed:
         logger.warning("removed versions left by interrupted runs: %s", removed)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager

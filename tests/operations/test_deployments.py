@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from ops_helpers import api, clean_env, finished, free_port, page_text
+from ops_helpers import api, clean_env, finished, free_port, page_text, run_cli
 
 from recpipe.tasks.serving.recommendation_publishing import current_version
 from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
@@ -29,15 +29,6 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def recpipe(*args: str, cwd: Path) -> str:
-    out = subprocess.run(
-        [str(BIN / "recpipe"), *args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout
-
-
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     root = tmp_path_factory.mktemp("ops")
@@ -45,14 +36,14 @@ def deployed(tmp_path_factory):
     synthetic_shop(shop, "tiny", seed=7)
     data = root / "data"
     prefect_port, mlflow_port = free_port(), free_port()
-    recpipe(
+    run_cli(
         "up", "--data-dir", str(data), "--prefect-port", str(prefect_port),
         "--mlflow-port", str(mlflow_port), cwd=root,
     )  # fmt: skip
     base = f"http://127.0.0.1:{prefect_port}/api"
     worker = None
     try:
-        deploy = recpipe(
+        deploy = run_cli(
             "deploy", "--data-dir", str(data), "--inbox", str(shop / "events"),
             "--nightly-cron", "* * * * *", cwd=root,
         )  # fmt: skip
@@ -71,7 +62,7 @@ def deployed(tmp_path_factory):
                 worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
-        print(recpipe("down", "--data-dir", str(data), cwd=root))
+        print(run_cli("down", "--data-dir", str(data), cwd=root))
 
 
 def test_deployments_carry_the_data_directory_and_run_from_the_package(deployed):

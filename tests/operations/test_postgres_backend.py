@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg2
 import pytest
-from ops_helpers import clean_env, free_port
+from ops_helpers import free_port, run_cli
 
 from recpipe.tasks.serving.recommendation_publishing import current_version
 from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
@@ -21,7 +20,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "infra" / "test-services.sh"
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +41,6 @@ def postgres_url():
         subprocess.run([str(SERVICES), "stop-postgres"], check=True, timeout=120)
 
 
-def recpipe(*args: str, cwd: Path) -> str:
-    out = subprocess.run(
-        [str(BIN / "recpipe"), *args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
-        timeout=900,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout
-
-
 def rows(url: str, db: str, query: str) -> list[tuple]:
     con = psycopg2.connect(url.rsplit("/", 1)[0] + "/" + db)
     try:
@@ -65,18 +54,18 @@ def rows(url: str, db: str, query: str) -> list[tuple]:
 def test_run_reports_to_servers_backed_by_postgresql(postgres_url, tmp_path):
     synthetic_shop(tmp_path / "shop", "tiny", seed=7)
     data = tmp_path / "data"
-    up = recpipe(
+    up = run_cli(
         "up", "--data-dir", str(data), "--backend", postgres_url,
         "--prefect-port", str(free_port()), "--mlflow-port", str(free_port()), cwd=tmp_path,
     )  # fmt: skip
     try:
         assert "export PREFECT_API_URL=http://127.0.0.1:" in up
-        recpipe(
+        run_cli(
             "run", "--events", "shop/events", "--items", "shop/items.parquet",
             "--users", "shop/users.parquet", "--data-dir", str(data), cwd=tmp_path,
         )  # fmt: skip
     finally:
-        assert "stopped: prefect, mlflow" in recpipe("down", "--data-dir", str(data), cwd=tmp_path)
+        assert "stopped: prefect, mlflow" in run_cli("down", "--data-dir", str(data), cwd=tmp_path)
 
     assert current_version(data / "recommendations") is not None
     assert not (data / "mlflow.db").exists()  # the tracking store was PostgreSQL

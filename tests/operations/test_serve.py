@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ops_helpers import api, clean_env, free_port
+from ops_helpers import api, clean_env, free_port, run_cli
 
 from recpipe.tasks.serving.recommendation_publishing import current_version
 from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
@@ -21,23 +21,14 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def recpipe(*args: str, cwd: Path) -> str:
-    out = subprocess.run(
-        [str(BIN / "recpipe"), *args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
-        timeout=900,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout
-
-
 def test_serve_runs_the_scheduled_refresh(tmp_path):
     synthetic_shop(tmp_path / "shop", "tiny", seed=7)
     data, port = tmp_path / "data", free_port()
-    recpipe("up", "--data-dir", str(data), "--prefect-port", str(port),
+    run_cli("up", "--data-dir", str(data), "--prefect-port", str(port),
             "--mlflow-port", str(free_port()), cwd=tmp_path)  # fmt: skip
     serve = None
     try:
-        recpipe("run", "--events", "shop/events", "--items", "shop/items.parquet",
+        run_cli("run", "--events", "shop/events", "--items", "shop/items.parquet",
                 "--data-dir", str(data), cwd=tmp_path)  # fmt: skip
         first = current_version(data / "recommendations")
         serve = subprocess.Popen(
@@ -62,4 +53,4 @@ def test_serve_runs_the_scheduled_refresh(tmp_path):
                 serve.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(serve.pid, signal.SIGKILL)
-        recpipe("down", "--data-dir", str(data), cwd=tmp_path)
+        run_cli("down", "--data-dir", str(data), cwd=tmp_path)
