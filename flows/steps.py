@@ -21,7 +21,12 @@ from recpipe.tasks.features.feature_tables import feature_tables
 from recpipe.tasks.features.ranking_labels import interaction_labels
 from recpipe.tasks.features.training_windows import training_windows
 from recpipe.tasks.ingest.ingested_events import ingested_events
-from recpipe.tasks.ingest.lake_cutoffs import default_as_of, lake_fingerprint, run_cutoff
+from recpipe.tasks.ingest.lake_cutoffs import (
+    default_as_of,
+    first_event_ts,
+    lake_fingerprint,
+    run_cutoff,
+)
 from recpipe.tasks.models.als_embeddings import als_embeddings_file
 from recpipe.tasks.models.ranker_model import ranker_model_file
 from recpipe.tasks.models.ranker_training_set import ranker_training_set_file
@@ -57,6 +62,7 @@ markdown_artifact_task = task(
 # features
 default_as_of_task = task(default_as_of, name="default_as_of")
 run_cutoff_task = task(run_cutoff, name="run_cutoff")
+first_event_task = task(first_event_ts, name="first_event")
 lake_fingerprint_task = task(lake_fingerprint, name="lake_fingerprint")
 training_windows_task = task(training_windows, name="training_windows")
 feature_tables_task = task(

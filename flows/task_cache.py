@@ -52,7 +52,7 @@ def training_cache_files(
     every setting that changes the output (so unchanged reruns reuse the files)."""
     cache = Path(models_dir) / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    base = [fingerprint, windows.serve, params.label_horizon_days, dataclasses.asdict(feat_cfg)]
+    base = [fingerprint, windows.serve, windows.train, dataclasses.asdict(feat_cfg)]
     als = params.als.model_dump()
     als_files, key = {}, None
     for snap in windows.cutoffs():  # eval and serve start from the previous snapshot's fit

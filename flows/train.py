@@ -14,6 +14,7 @@ from recpipe.flows.steps import (
     als_embeddings_task,
     champion_score_task,
     feature_tables_task,
+    first_event_task,
     interaction_labels_task,
     lake_fingerprint_task,
     markdown_artifact_task,
@@ -44,7 +45,9 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         settings.warehouse_path,
         settings.registered_model_name,
     )
-    windows = training_windows_task(run_cutoff_task(lake, params.as_of), params.label_horizon_days)
+    windows = training_windows_task(
+        run_cutoff_task(lake, params.as_of), params.label_horizon_days, first_event_task(lake)
+    )
     fingerprint = lake_fingerprint_task(lake)
     feat_cfg, eval_cfg, cand_cfg = feature_config(settings), eval_config(params), params.candidates
 

@@ -123,13 +123,13 @@ def training_record(
         "recpipe_version": recpipe_version(),
         "best_baseline": evaluation.best_baseline,
         "data_dir": str(data_dir),
-    }
+    } | ({"windows.note": windows.note} if windows.note else {})
     context = {
         "as_of": as_of.isoformat(),
         "evaluation window": eval_window,
         "training window": train_window,
         "data fingerprint": fingerprint,
-    }
+    } | ({"short log": windows.note} if windows.note else {})
     reports = sorted((Path(lake_dir) / "_reports").glob("ingest-*.json"))
     return TrainingRecord(
         metrics, tags, context, eval_window, str(reports[-1]) if reports else None
