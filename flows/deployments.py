@@ -29,13 +29,18 @@ class DeploymentPlan:
     inbox: Path
     nightly_cron: str = NIGHTLY_CRON
     weekly_cron: str = WEEKLY_CRON
+    # a scheduled run that finds another run on the data directory waits for it (a refresh
+    # while a retrain runs) instead of failing; the lock is still one writer at a time
+    lock_wait_seconds: float = 4 * 3600
 
 
 def run_environment(plan: DeploymentPlan) -> dict[str, str]:
     """Environment of every deployment run: the project's log lines reach the Prefect UI, no
-    progress bars or per-request lines, MLflow where `deploy` found it, one BLAS thread."""
+    progress bars or per-request lines, MLflow where `deploy` found it, one BLAS thread, and
+    waiting (not failing) for another run on the data directory."""
     return {
         "PREFECT_LOGGING_EXTRA_LOGGERS": "recpipe",
+        "RECPIPE_LOCK_WAIT_SECONDS": str(plan.lock_wait_seconds),
         "PREFECT_LOGGING_LEVEL": "INFO",
         "RECPIPE_MLFLOW_TRACKING_URI": plan.tracking_uri,
         "MLFLOW_TRACKING_URI": plan.tracking_uri,
