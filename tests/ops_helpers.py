@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -59,8 +60,14 @@ def api(base: str, path: str, body: dict | None = None) -> dict | list:
         headers={"content-type": "application/json"},
         method="GET" if body is None else "POST",
     )
-    with urllib.request.urlopen(request, timeout=30) as resp:
-        return json.loads(resp.read() or "null")
+    for attempt in range(6):  # like Prefect's own client: a busy server's 503/429 is retried
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return json.loads(resp.read() or "null")
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (429, 503) or attempt == 5:
+                raise
+        time.sleep(2**attempt)
 
 
 def finished(base: str, run_id: str, timeout: float = 600) -> dict:
