@@ -541,7 +541,13 @@ def run(
     values = _merged(values, overrides | {"train": train_values, "recommend": recommend_values})
     if not values.get("events"):
         raise InputError("--events is required (or `events` in the --config file)")
-    params = RunParams.model_validate(values | {"data_dir": str(settings.data_path)})
+    _run_pipeline(settings, RunParams.model_validate(values), wait)
+
+
+def _run_pipeline(settings: Settings, params, wait: float | None) -> None:
+    """Check the run's inputs, run the pipeline flow as the data directory's writer, print the
+    summary (`run` and `demo`)."""
+    params = params.model_copy(update={"data_dir": str(settings.data_path)})
     existing_inputs(params.events, params.items, params.users)
     existing_file(params.recommend.exclude_items_file, "--exclude-items")
     with writing(settings, "run", wait):
@@ -584,31 +590,14 @@ def demo(
     shop = settings.data_path / "shop"
     if not (shop / "items.parquet").exists():
         synthetic_shop(shop, preset, seed=42)
-    run(
+    from recpipe.params import RunParams
+
+    params = RunParams(
         events=str(shop / "events"),
         items=str(shop / "items.parquet"),
         users=str(shop / "users.parquet"),
-        data_dir=settings.data_path,
-        as_of=None,
-        config=None,
-        max_bad_row_share=None,
-        horizon_days=None,
-        factors=None,
-        iterations=None,
-        n_estimators=None,
-        experiment=None,
-        force_promote=False,
-        top_k=None,
-        n_shards=None,
-        shard_users=None,
-        workers=None,
-        explore_share=None,
-        repurchase=None,
-        category_cap=None,
-        exclude_items=None,
-        allow_shrink=False,
-        wait=None,
     )
+    _run_pipeline(settings, params, wait=None)
 
 
 @app.command()
@@ -761,10 +750,7 @@ def _run_summary(result: dict, settings: Settings) -> str:
             "",
             f"recommendations: {recs_['n_users']:,} users x K -> {recs_['path']} (version {recs_['version']})",
             f"DuckDB: {settings.warehouse_path} (view `recommendations`); rows by source: {recs_['by_source']}",
-            f"MLflow UI:  MLFLOW_TRACKING_URI={settings.tracking_uri} .venv/bin/mlflow ui "
-            f"--backend-store-uri {settings.tracking_uri} --port 5000",
-            f"Prefect UI: PREFECT_HOME={settings.data_path / '.prefect'} .venv/bin/prefect server start "
-            "--host 127.0.0.1 --port 4200",
+            f"UIs (Prefect and MLflow servers): .venv/bin/recpipe up --data-dir {settings.data_path}",
             f"one user's list: .venv/bin/recpipe recs USER_ID --data-dir {settings.data_path}",
         ]
     )

@@ -4,13 +4,13 @@ run's params and on the published table."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from ops_helpers import clean_env
 from recs_helpers import published_rows
 
 from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
@@ -28,16 +28,11 @@ def test_run_passes_its_options_and_config_through(tmp_path):
         "[train]\nseed = 5\n[train.ranker]\nn_estimators = 40\n"
         '[recommend]\nrepurchase = "exclude"\ntop_k = 15\n'
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RECPIPE_", "PREFECT_HOME", "PREFECT_API", "MLFLOW_TRACKING"))
-    }
     data = tmp_path / "data"
     out = subprocess.run(
         [str(RECPIPE), "run", "--config", str(config), "--items", "shop/items.parquet",
          "--data-dir", str(data), "--factors", "8", "--top-k", "10", "--explore-share", "0"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 

@@ -3,7 +3,6 @@ table: the label windows follow the log's span, and the run says so."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from ops_helpers import clean_env
 from recs_helpers import published_rows
 
 from recpipe.tasks.features.training_windows import SPAN_HORIZONS, training_windows
@@ -37,16 +37,11 @@ def test_recpipe_run_on_a_two_hour_log_publishes_a_table(tmp_path):
         hours=2
     )
     log.to_parquet(tmp_path / "two-hours.parquet", index=False)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RECPIPE_", "PREFECT_HOME", "PREFECT_API", "MLFLOW_TRACKING"))
-    }
     data = tmp_path / "data"
     out = subprocess.run(
         [str(RECPIPE), "run", "--events", "two-hours.parquet", "--items",
          "shop/items.parquet", "--data-dir", str(data)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "short log: the log spans 2 hours" in out.stderr
