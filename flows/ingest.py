@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from recpipe.configs import settings_for
+from recpipe.configs import ingest_settings
 from recpipe.flows.data_dir_writer import one_writer
 from recpipe.flows.run_reports import failure_report
 from recpipe.flows.steps import ingested_events_task, markdown_artifact_task
@@ -16,20 +16,16 @@ from recpipe.tasks.ingest.ingested_events import IngestSummary
 @one_writer("ingest")
 def ingest_flow(params: IngestParams = IngestParams()) -> IngestSummary:
     """Validate raw events (and optional items/users) and land the good rows in the lake."""
-    settings = settings_for(params.data_dir)
-    max_bad = (
-        params.max_bad_row_share
-        if params.max_bad_row_share is not None
-        else settings.max_bad_row_share
-    )
+    settings = ingest_settings(params)
     summary = ingested_events_task(
         params.events,
         settings.lake_dir,
         settings.event_types,
         items=params.items,
         users=params.users,
-        max_bad_row_share=max_bad,
-        min_ts=params.min_ts,
+        max_bad_row_share=settings.max_bad_row_share,
+        min_ts=settings.min_ts,
+        event_map=settings.event_map,
     )
     print(summary.markdown())
     markdown_artifact_task(

@@ -9,7 +9,7 @@ from recpipe.flows.ingest import ingest_flow
 from recpipe.flows.recommend import recommend_flow
 from recpipe.flows.run_reports import failure_report
 from recpipe.flows.train import train_flow
-from recpipe.params import IngestParams, RunParams
+from recpipe.params import RunParams
 
 
 @flow(name="run", log_prints=True, on_failure=[failure_report])
@@ -17,15 +17,7 @@ from recpipe.params import IngestParams, RunParams
 def run_flow(params: RunParams) -> dict:
     """Land the logs, train and evaluate a ranker, publish recommendations with the champion."""
     shared = {"data_dir": params.data_dir, "as_of": params.as_of}
-    ingest = ingest_flow(
-        IngestParams(
-            events=params.events,
-            items=params.items,
-            users=params.users,
-            data_dir=params.data_dir,
-            max_bad_row_share=params.max_bad_row_share,
-        )
-    )
+    ingest = ingest_flow(params.ingest_params())
     train = train_flow(params.train.model_copy(update=shared))
     recs = recommend_flow(params.recommend.model_copy(update=shared))
     return {"ingest": ingest.as_dict(), "train": train, "recommend": recs}

@@ -295,10 +295,13 @@ def ingest(
     users: Annotated[str | None, typer.Option(help="Users file.")] = None,
     data_dir: DataDir = None,
     max_bad_row_share: MaxBadRowShare = None,
+    min_ts: MinTs = None,
+    event_map: EventMap = None,
     wait: Wait = None,
 ) -> None:
     """Validate raw files and land the good rows in the lake (a Prefect flow)."""
     settings = prepare(data_dir)
+    from recpipe.configs import ingest_settings
     from recpipe.params import IngestParams
 
     params = IngestParams(
@@ -306,8 +309,9 @@ def ingest(
         items=items,
         users=users,
         data_dir=str(settings.data_path),
-        max_bad_row_share=max_bad_row_share,
+        **_ingest_values(max_bad_row_share, min_ts, event_map),
     )
+    ingest_settings(params)  # a bad option or setting fails here, before Prefect starts
     existing_inputs(events, items, users)
     with writing(settings, "ingest", wait):
         ingest_flow = flow_of("ingest", "ingest_flow")
@@ -374,6 +378,30 @@ AllowShrink = Annotated[
 MaxBadRowShare = Annotated[
     float | None, typer.Option(help="Fail above this share of bad rows (default 1%).")
 ]
+MinTs = Annotated[
+    datetime | None,
+    typer.Option(
+        help="Quarantine events before this (UTC) as ts_before_min (default RECPIPE_MIN_TS or "
+        "1970-04-01, which only catches epoch seconds read as milliseconds)."
+    ),
+]
+EventMap = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--event-map",
+        help="Rename a source event type before the checks, source=type (repeatable), e.g. "
+        "--event-map transaction=purchase (default RECPIPE_EVENT_MAP).",
+    ),
+]
+
+
+def _ingest_values(max_bad_row_share, min_ts, event_map) -> dict[str, Any]:
+    """The ingest options given (`ingest` and `run`)."""
+    return given(
+        max_bad_row_share=max_bad_row_share,
+        min_ts=min_ts,
+        event_map=_pairs(event_map, "--event-map") or None,
+    )
 
 
 def _train_values(horizon_days, factors, iterations, n_estimators, experiment, force_promote):
@@ -506,6 +534,8 @@ def run(
         ),
     ] = None,
     max_bad_row_share: MaxBadRowShare = None,
+    min_ts: MinTs = None,
+    event_map: EventMap = None,
     horizon_days: HorizonDays = None,
     factors: Factors = None,
     iterations: Iterations = None,
@@ -529,8 +559,8 @@ def run(
     from recpipe.params import RunParams
 
     values = _config_values(config)
-    overrides = given(events=events, items=items, users=users, as_of=as_of,
-                      max_bad_row_share=max_bad_row_share)  # fmt: skip
+    overrides = given(events=events, items=items, users=users, as_of=as_of)
+    overrides |= _ingest_values(max_bad_row_share, min_ts, event_map)
     train_values = _train_values(
         horizon_days, factors, iterations, n_estimators, experiment, force_promote
     )
@@ -547,7 +577,10 @@ def run(
 def _run_pipeline(settings: Settings, params, wait: float | None) -> None:
     """Check the run's inputs, run the pipeline flow as the data directory's writer, print the
     summary (`run` and `demo`)."""
+    from recpipe.configs import ingest_settings
+
     params = params.model_copy(update={"data_dir": str(settings.data_path)})
+    ingest_settings(params.ingest_params())  # a bad ingest option fails before Prefect starts
     existing_inputs(params.events, params.items, params.users)
     existing_file(params.recommend.exclude_items_file, "--exclude-items")
     with writing(settings, "run", wait):

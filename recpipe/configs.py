@@ -7,7 +7,7 @@ wired in one flow and forgotten in another.
 from __future__ import annotations
 
 from recpipe.contract import DEFAULT_LABEL_GRADES
-from recpipe.params import RecommendParams, TrainParams
+from recpipe.params import IngestParams, RecommendParams, TrainParams
 from recpipe.settings import Settings, load_settings
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
 from recpipe.tasks.evaluation.offline_evaluation import EvalConfig
@@ -19,6 +19,17 @@ from recpipe.tasks.serving.user_recommendations import RecommendConfig
 def settings_for(data_dir: str | None) -> Settings:
     """Settings of a run: its `data_dir` parameter, else the environment's."""
     return load_settings(**({"data_dir": data_dir} if data_dir else {}))
+
+
+def ingest_settings(params: IngestParams) -> Settings:
+    """Settings of an ingest: the ingest options a run was given (`max_bad_row_share`,
+    `min_ts`, `event_map`) over the `RECPIPE_*` settings of the same names."""
+    given = {
+        name: getattr(params, name)
+        for name in ("data_dir", "max_bad_row_share", "min_ts", "event_map")
+        if getattr(params, name) is not None
+    }
+    return load_settings(**given)
 
 
 def feature_config(settings: Settings) -> FeatureConfig:

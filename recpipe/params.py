@@ -20,7 +20,6 @@ from pydantic.fields import FieldInfo
 
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
 from recpipe.tasks.evaluation.offline_evaluation import EvalConfig
-from recpipe.tasks.ingest.ingested_events import MIN_TS
 from recpipe.tasks.models.als_embeddings import ALSParams
 from recpipe.tasks.models.ranker_model import RankerParams
 from recpipe.tasks.serving.exploration import ExploreConfig
@@ -83,10 +82,15 @@ class IngestParams(BaseModel):
         le=1,
         description="Fail the ingest above this share of bad rows; default from settings (1%).",
     )
-    min_ts: datetime = Field(
-        MIN_TS,
-        description="Events before this are quarantined (ts_before_min); the default only "
-        "catches epoch seconds read as milliseconds, so logs from any year since 1970 land.",
+    min_ts: datetime | None = Field(
+        None,
+        description="Events before this (UTC) are quarantined (ts_before_min); default from "
+        "settings (1970-04-01: only catches epoch seconds read as milliseconds).",
+    )
+    event_map: dict[str, str] | None = Field(
+        None,
+        description='Source event-type values renamed before the checks, e.g. {"transaction": '
+        '"purchase", "addtocart": "cart"}; default from settings (none).',
     )
 
 
@@ -210,5 +214,11 @@ class RunParams(BaseModel):
         None, description="Use only events before this (UTC); default after the last event."
     )
     max_bad_row_share: float | None = same_as(IngestParams, "max_bad_row_share")
+    min_ts: datetime | None = same_as(IngestParams, "min_ts")
+    event_map: dict[str, str] | None = same_as(IngestParams, "event_map")
     train: TrainParams = Field(default_factory=TrainParams)
     recommend: RecommendParams = Field(default_factory=RecommendParams)
+
+    def ingest_params(self) -> IngestParams:
+        """The ingest step of this run."""
+        return IngestParams(**self.model_dump(include=set(IngestParams.model_fields)))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -46,6 +47,17 @@ class Settings(BaseSettings):
     max_bad_row_share: float = Field(
         0.01, ge=0, le=1, description="Share of quarantined rows above which an ingest fails."
     )
+    min_ts: datetime = Field(
+        datetime(1970, 4, 1),
+        description="Events before this (UTC) are quarantined as ts_before_min; the default only "
+        "catches epoch seconds read as milliseconds, so logs from any year since 1970 land.",
+    )
+    event_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Source event-type values renamed before the checks (matched lower-cased "
+        'and trimmed), e.g. {"transaction": "purchase", "addtocart": "cart"}; values not '
+        "listed keep their name.",
+    )
     lock_wait_seconds: float = Field(
         0,
         ge=0,
@@ -64,6 +76,20 @@ class Settings(BaseSettings):
             if not math.isfinite(weight) or weight < 0:
                 raise ValueError(f"weight of {name!r} must be a finite number >= 0, not {weight}")
         return weights
+
+    @field_validator("event_map")
+    @classmethod
+    def _event_map(cls, mapping: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        mapping = {key.strip().lower(): value.strip().lower() for key, value in mapping.items()}
+        accepted = info.data.get("event_weights") or {}
+        unknown = sorted({v for v in mapping.values() if v not in accepted})
+        if unknown or "" in mapping:
+            raise ValueError(
+                f"renames to {unknown}, not accepted event types ({', '.join(accepted)})"
+                if unknown
+                else "an empty source value cannot be renamed"
+            )
+        return mapping
 
     @property
     def event_types(self) -> list[str]:
@@ -111,7 +137,10 @@ class Settings(BaseSettings):
         }
 
 
-_EXAMPLES = {"event_weights": """'{"view": 1, "cart": 4, "purchase": 8}'"""}
+_EXAMPLES = {
+    "event_weights": """'{"view": 1, "cart": 4, "purchase": 8}'""",
+    "event_map": """'{"transaction": "purchase", "addtocart": "cart"}'""",
+}
 
 
 def load_settings(**values: object) -> Settings:

@@ -3,7 +3,11 @@
 -- parse checks), landed_events (lake rows in the file's time range). Parameters: $event_types,
 -- $min_ts, $max_ts. ts_raw is kept as text for quarantined rows only (what the quarantine shows).
 with raw as (
-    select * from raw_events
+    select
+        * replace (
+            coalesce($event_to[list_position($event_from, event_type)], event_type) as event_type
+        )
+    from raw_events
 ),
 
 flagged as (

@@ -33,7 +33,7 @@ from recpipe.tasks.ingest import event_lake, staging_owners
 MAX_BAD_ROW_SHARE: float = Settings.model_fields["max_bad_row_share"].default
 # Events before this are quarantined (ts_before_min): a log from any year since 1970 lands;
 # what lands before April 1970 is epoch seconds read as milliseconds (up to year 2200).
-MIN_TS = datetime(1970, 4, 1)
+MIN_TS: datetime = Settings.model_fields["min_ts"].default
 UNIT_MISTAKE_YEAR = 2200  # later timestamps are epoch milliseconds read as seconds
 
 logger = logging.getLogger(__name__)
@@ -438,6 +438,8 @@ def _stage_events(
     _landed_events(con, lake_dir, id_types or file_id_types, *lo_hi)
     params = {
         "event_types": settings["event_types"],
+        "event_from": list(settings["event_map"]),
+        "event_to": list(settings["event_map"].values()),
         "min_ts": settings["min_ts"],
         "max_ts": settings["max_ts"],
     }
@@ -675,6 +677,7 @@ def ingested_events(
     users: str | Path | None = None,
     max_bad_row_share: float = MAX_BAD_ROW_SHARE,
     min_ts: datetime = MIN_TS,
+    event_map: dict[str, str] | None = None,
     now: datetime | None = None,
     gx_sample_rows: int = 200_000,
     reports_dir: Path | None = None,
@@ -692,6 +695,7 @@ def ingested_events(
     ingest_id = staging_owners.new_ingest_id()
     settings = {
         "event_types": list(event_types),
+        "event_map": dict(event_map or {}),
         "min_ts": min_ts,
         "max_ts": now + timedelta(minutes=5),
         "max_bad_row_share": max_bad_row_share,
