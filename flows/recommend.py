@@ -70,6 +70,7 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
                     "generated_at": generated_at,
                     "out_path": str(version_dir / f"part-{shard:04d}.parquet"),
                     "ranker_lib": model.ranker_lib,
+                    "baseline": model.baseline,
                 }
                 for shard in range(n_shards)
             ],

@@ -11,7 +11,7 @@ from recpipe.errors import RecpipeError
 from recpipe.flows.run_reports import markdown_artifact
 from recpipe.flows.task_cache import output_path_cache_key
 from recpipe.tasks.evaluation.champion_comparison import champion_score
-from recpipe.tasks.evaluation.offline_evaluation import model_evaluation
+from recpipe.tasks.evaluation.offline_evaluation import baseline_evaluation, model_evaluation
 from recpipe.tasks.evaluation.training_reports import (
     training_record,
     training_report_files,
@@ -92,6 +92,7 @@ ranker_model_task = task(
 
 # evaluation and registry
 model_evaluation_task = task(model_evaluation, name="model_evaluation")
+baseline_evaluation_task = task(baseline_evaluation, name="baseline_evaluation")
 champion_score_task = task(champion_score, name="champion_score", **TRANSIENT_IO_RETRIES)
 training_record_task = task(training_record, name="training_record")
 training_report_task = task(training_report_files, name="training_report_files")

@@ -1,5 +1,9 @@
 """Train flow: point-in-time snapshots -> ALS -> candidates -> LightGBM ranker -> evaluation
-against baselines -> MLflow run, registry and promotion gate."""
+against baselines -> MLflow run, registry and promotion gate.
+
+When the training window is too thin to train a ranker, the run registers its best baseline
+(by the same evaluation) instead, marked as such; the gate keeps it from replacing a trained
+champion."""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from datetime import UTC, datetime
 from prefect import flow
 
 from recpipe.configs import eval_config, feature_config, label_grades, settings_for
+from recpipe.errors import TrainingDataError
 from recpipe.flows.data_dir_writer import one_writer
 from recpipe.flows.run_reports import failure_report
 from recpipe.flows.steps import (
     als_embeddings_task,
+    baseline_evaluation_task,
     champion_score_task,
     feature_tables_task,
     first_event_task,
@@ -71,35 +77,63 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
             **params.als.model_dump(),
         )
         previous = emb[snap].path
-    tset = cached_call(
-        ranker_training_set_task,
-        wh,
-        "train",
-        emb["train"].path,
-        cand_cfg,
-        params.max_train_users,
-        params.seed,
-        out_path=files.training_set,
-    )
-    ranker = cached_call(
-        ranker_model_task, tset.path, params.ranker.model_dump(), params.seed, out_path=files.ranker
-    )
-    evaluation = model_evaluation_task(
-        wh, "eval", emb["eval"].path, ranker.path, cand_cfg, eval_cfg
-    )
+    try:
+        tset = cached_call(
+            ranker_training_set_task,
+            wh,
+            "train",
+            emb["train"].path,
+            cand_cfg,
+            params.max_train_users,
+            params.seed,
+            out_path=files.training_set,
+        )
+    except TrainingDataError as exc:  # too thin for a ranker: serve the best baseline
+        tset, ranker, fallback = None, None, str(exc)
+        print(f"no ranker: {fallback}; the run serves its best baseline")
+        evaluation = baseline_evaluation_task(wh, "eval", emb["eval"].path, cand_cfg, eval_cfg)
+    else:
+        fallback = ""
+        ranker = cached_call(
+            ranker_model_task,
+            tset.path,
+            params.ranker.model_dump(),
+            params.seed,
+            out_path=files.ranker,
+        )
+        evaluation = model_evaluation_task(
+            wh, "eval", emb["eval"].path, ranker.path, cand_cfg, eval_cfg
+        )
 
     record = training_record_task(
-        evaluation, feats, emb, tset, ranker, fingerprint, windows, settings.data_path, lake
+        evaluation,
+        feats,
+        emb,
+        tset,
+        ranker,
+        fingerprint,
+        windows,
+        settings.data_path,
+        lake,
+        fallback_reason=fallback,
     )
     reports = training_report_task(
         files.run_dir,
         record.metrics,
         evaluation.curves,
-        ranker.importance,
+        ranker.importance if ranker is not None else {},
         record.context,
         record.validation_report,
     )
-    bundle = training_bundle_task(ranker, emb["serve"], params.model_dump(), record, reports)
+    bundle = training_bundle_task(
+        ranker,
+        emb["serve"],
+        params.model_dump(),
+        record,
+        reports,
+        baseline=evaluation.best_baseline,
+        fallback_reason=fallback,
+    )
     experiment = params.experiment_name or settings.experiment_name
     champion = champion_score_task(
         settings.tracking_uri,
@@ -124,7 +158,7 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         model_name,
         version,
         "ndcg_at_10",
-        record.metrics["ndcg_at_10"],
+        record.metrics.get("ndcg_at_10", float("nan")),
         champion.ndcg_at_10,
         tolerance=params.promotion_tolerance,
         force=params.force_promote,

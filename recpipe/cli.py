@@ -793,13 +793,20 @@ def _training_summary(result: dict) -> str:
     from recpipe.tasks.evaluation.offline_evaluation import BASELINES
 
     m = result["metrics"]
-    rows = [("ranker", "")] + [(f"baseline.{b}", f"baseline.{b}.") for b in BASELINES]
+    nan = float("nan")
+    trained = "lift.ndcg_at_10_over_best_baseline" in m  # else a baseline fallback run
+    rows = [("ranker" if trained else "served (best baseline)", "")]
+    rows += [(f"baseline.{b}", f"baseline.{b}.") for b in BASELINES]
     lines = [f"{'model':28s} {'ndcg_at_10':>10s} {'recall_at_20':>12s}"]
     for name, prefix in rows:
         lines.append(
-            f"{name:28s} {m[prefix + 'ndcg_at_10']:10.4f} {m[prefix + 'recall_at_20']:12.4f}"
+            f"{name:28s} {m.get(prefix + 'ndcg_at_10', nan):10.4f} "
+            f"{m.get(prefix + 'recall_at_20', nan):12.4f}"
         )
-    lines.append(f"lift over best baseline: {m['lift.ndcg_at_10_over_best_baseline']:+.1%}")
+    if trained:
+        lines.append(f"lift over best baseline: {m['lift.ndcg_at_10_over_best_baseline']:+.1%}")
+    else:
+        lines.append("no ranker: too little data to train one; the run serves its best baseline")
     lines.append(
         f"MLflow run {result['run_id']} (experiment {result['experiment']}), "
         f"version {result['version']}: {result['reason']}"

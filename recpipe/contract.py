@@ -19,8 +19,9 @@ DEFAULT_LABEL_GRADES: dict[str, int] = {"view": 1, "cart": 2, "purchase": 3}
 CANDIDATE_SOURCES: tuple[str, ...] = ("history", "covis", "mf", "popular", "trending", "category")
 """Candidate generators; each one's rank and score are ranker features (`rank.<source>`)."""
 
-RECOMMENDATION_SOURCES: tuple[str, ...] = ("ranker", "coldstart", "explore", "popular")
-"""Values of the published table's `source` column."""
+RECOMMENDATION_SOURCES: tuple[str, ...] = ("ranker", "coldstart", "explore", "popular", "baseline")
+"""Values of the published table's `source` column (`baseline`: the model version is the best
+simple baseline, published when the log was too thin to train a ranker)."""
 
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
     "user_id",

@@ -10,7 +10,7 @@ ordered as (
     select
         *,
         lag(score) over (
-            partition by user_id, source in ('ranker', 'coldstart') order by rank
+            partition by user_id, source in ('ranker', 'coldstart', 'baseline') order by rank
         ) as prev_score
     from recs
 ),
@@ -26,7 +26,7 @@ final as (
         count(b.item_id) as n_unavailable,
         count(*) filter (where o.item_id is null) as n_null_items,
         count(*) filter (
-            where o.source in ('ranker', 'coldstart') and o.prev_score is not null
+            where o.source in ('ranker', 'coldstart', 'baseline') and o.prev_score is not null
             and o.score > o.prev_score
         ) as n_order_violations
     from ordered as o

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
 from recpipe.tasks.candidates.ranker_features import FEATURE_NAMES
-from recpipe.tasks.evaluation.offline_evaluation import EvalConfig, model_evaluation
+from recpipe.tasks.evaluation.offline_evaluation import (
+    EvalConfig,
+    baseline_evaluation,
+    model_evaluation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,12 @@ def champion_score(
             info.version, float(info.metrics["ndcg_at_10"]), "logged on the same evaluation window"
         )
     loaded = load_model_version(tracking_uri, model_name, "champion", Path(download_dir))
+    if loaded.baseline:  # a baseline fallback: the same baseline on this window
+        res = baseline_evaluation(warehouse, "eval", emb_path, cand_cfg, eval_cfg)
+        score = res.metrics.get(f"baseline.{loaded.baseline}.ndcg_at_10")
+        return ChampionScore(
+            info.version, score, f"champion's baseline {loaded.baseline} on this evaluation window"
+        )
     if list(loaded.feature_names) != list(FEATURE_NAMES):
         return ChampionScore(info.version, None, "champion uses other features: not comparable")
     booster_file = Path(download_dir) / f"champion-v{info.version}.lgb"

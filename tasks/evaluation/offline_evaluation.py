@@ -106,29 +106,43 @@ def evaluation_users(
 
 
 def baseline_lists(
-    snap: SnapshotArrays, view: EmbeddingView, users: np.ndarray, k: int, cand_cfg: CandidateConfig
+    snap: SnapshotArrays,
+    view: EmbeddingView,
+    users: np.ndarray,
+    k: int,
+    cand_cfg: CandidateConfig,
+    names: tuple[str, ...] = BASELINES,
 ) -> dict[str, np.ndarray]:
-    """Top-k lists of each baseline for `users` (snapshot positions)."""
+    """Top-k lists of each baseline in `names` for `users` (snapshot positions), padded with
+    all-time popular items."""
     n = len(users)
     pop_items, _ = global_top(snap, max(k, 200), "alltime", np.ones(snap.n_items, bool))
-    recent_items, _ = global_top(snap, k, "recent", np.ones(snap.n_items, bool))
-    out = {
-        "popularity": np.tile(pop_items[:k], (n, 1)),
-        "recent_popularity": pad_lists(_fixed(recent_items, n, k), pop_items),
-        "buy_again": pad_lists(buy_again_lists(snap, users, k), pop_items),
-    }
-    uv = view.user_vecs(snap, users)
-    mf = mf_topn(uv, view.item_vecs, k, None, np.ones(snap.n_items, bool))
-    out["mf"] = pad_lists(top_k(mf.row, mf.item, -mf.rank, n, k)[0], pop_items)
-    cv = candidate_set(
-        snap,
-        users,
-        uv,
-        view.item_vecs,
-        CandidateConfig(n_covis=k, covis_seeds=cand_cfg.covis_seeds, max_candidates=k),
-        sources=("covis",),
-    )
-    out["covis"] = pad_lists(top_k(cv.row, cv.item, -cv.ranks["covis"], n, k)[0], pop_items)
+    out = {}
+    if "popularity" in names:
+        out["popularity"] = pad_lists(_fixed(pop_items, n, k), pop_items)
+    if "recent_popularity" in names:
+        recent_items, _ = global_top(snap, k, "recent", np.ones(snap.n_items, bool))
+        out["recent_popularity"] = pad_lists(_fixed(recent_items, n, k), pop_items)
+    if "buy_again" in names:
+        out["buy_again"] = pad_lists(buy_again_lists(snap, users, k), pop_items)
+    if "mf" in names or "covis" in names:
+        uv = view.user_vecs(snap, users)
+    if "mf" in names:
+        mf = mf_topn(uv, view.item_vecs, k, None, np.ones(snap.n_items, bool))
+        out["mf"] = pad_lists(top_k(mf.row, mf.item, -mf.rank, n, k)[0], pop_items)
+    if "covis" in names:
+        cv = candidate_set(
+            snap,
+            users,
+            uv,
+            view.item_vecs,
+            CandidateConfig(n_covis=k, covis_seeds=cand_cfg.covis_seeds, max_candidates=k),
+            sources=("covis",),
+        )
+        out["covis"] = pad_lists(top_k(cv.row, cv.item, -cv.ranks["covis"], n, k)[0], pop_items)
+    unknown = set(names) - set(out)
+    if unknown:
+        raise ValueError(f"unknown baselines {sorted(unknown)}; known: {', '.join(BASELINES)}")
     return out
 
 
@@ -258,12 +272,66 @@ def offline_evaluation(
             res.metrics[f"segment.{seg}.recall_at_20"] = float(
                 np.nanmean(rm.recall_at_k(ranker, t, 20))
             )
-    best = max(BASELINES, key=lambda b: res.metrics[f"baseline.{b}.ndcg_at_10"])
-    base = res.metrics[f"baseline.{best}.ndcg_at_10"]
+    res.best_baseline = best_baseline(res.metrics)
+    base = res.metrics[f"baseline.{res.best_baseline}.ndcg_at_10"]
     res.metrics["lift.ndcg_at_10_over_best_baseline"] = (
         (res.metrics["ndcg_at_10"] / base - 1.0) if base > 0 else float("nan")
     )
-    res.best_baseline = best
+    return res
+
+
+def best_baseline(metrics: dict[str, float]) -> str:
+    """The baseline with the highest ndcg_at_10 (the first of BASELINES on ties or NaN)."""
+    scores = {
+        b: np.nan_to_num(metrics.get(f"baseline.{b}.ndcg_at_10", np.nan), nan=-1.0)
+        for b in BASELINES
+    }
+    return max(BASELINES, key=lambda b: scores[b])
+
+
+FALLBACK_BASELINE = "buy_again"
+"""Served when a ranker cannot be trained and the evaluation window has no labelled users to
+choose a baseline by: the user's own purchases, then popular items."""
+
+
+def baseline_evaluation(
+    warehouse,
+    snapshot: str,
+    emb_path: str,
+    cand_cfg: CandidateConfig,
+    cfg: EvalConfig,
+) -> EvaluationResult:
+    """The baselines alone on snapshot `snapshot` and its labels (for a run that could not train
+    a ranker): `baseline.*` metrics as in `offline_evaluation`, the best one's metrics also
+    unprefixed (what the run serves) and `best_baseline` naming it."""
+    import time
+
+    from recpipe.tasks.features.ranking_labels import label_set
+    from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
+    from recpipe.tasks.models.als_embeddings import ALSEmbeddings
+    from recpipe.tasks.models.candidate_scoring import embedding_view
+
+    t0 = time.perf_counter()
+    snap = snapshot_arrays(warehouse, snapshot)
+    view = embedding_view(snap, ALSEmbeddings.load(emb_path))
+    labels = label_set(warehouse, snapshot, snap.item_ids)
+    users, label_rows = evaluation_users(snap, labels, cfg)
+    res = EvaluationResult(n_users=len(users))
+    if len(users):
+        truth = labels.truth[label_rows]
+        for name, recs in baseline_lists(snap, view, users, cfg.k, cand_cfg).items():
+            res.metrics.update(_metrics(recs, truth, snap, f"baseline.{name}."))
+            res.curves[f"baseline.{name}"] = rm.metric_at_k_curve(
+                recs, truth, "ndcg", ks=(1, 2, 5, 10, 20, 50)
+            )
+        res.best_baseline = best_baseline(res.metrics)
+        prefix = f"baseline.{res.best_baseline}."
+        res.metrics.update(
+            {k[len(prefix) :]: v for k, v in res.metrics.items() if k.startswith(prefix)}
+        )
+    else:
+        res.best_baseline = FALLBACK_BASELINE
+    res.metrics["timing.evaluation_seconds"] = time.perf_counter() - t0
     return res
 
 

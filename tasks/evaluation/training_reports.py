@@ -97,22 +97,29 @@ def training_record(
     windows: TrainingWindows,
     data_dir: Path,
     lake_dir: Path,
+    fallback_reason: str = "",
 ) -> TrainingRecord:
     """Metrics (evaluation + stage timings), tags (data fingerprint, windows, git commit) and
-    the latest ingest validation summary of one training run."""
+    the latest ingest validation summary of one training run. Without a ranker (`tset` and
+    `ranker` None) the run serves its best baseline, and `fallback_reason` says why."""
     metrics = dict(evaluation.metrics)
     metrics.update(
         {
             "timing.features_seconds": sum(sum(f.seconds.values()) for f in feats.values()),
             "timing.als_seconds": sum(e.seconds for e in emb.values()),
-            "timing.training_set_seconds": tset.seconds,
-            "timing.ranker_seconds": ranker.seconds,
-            "ranker.best_iteration": ranker.best_iteration,
-            "ranker.valid_ndcg_at_10": ranker.best_score,
-            "train.n_rows": tset.n_rows,
-            "train.n_groups": tset.n_groups,
         }
     )
+    if ranker is not None:
+        metrics.update(
+            {
+                "timing.training_set_seconds": tset.seconds,
+                "timing.ranker_seconds": ranker.seconds,
+                "ranker.best_iteration": ranker.best_iteration,
+                "ranker.valid_ndcg_at_10": ranker.best_score,
+                "train.n_rows": tset.n_rows,
+                "train.n_groups": tset.n_groups,
+            }
+        )
     as_of, eval_window, train_window = windows.serve, windows.eval_window, windows.train_window
     tags = {
         "data_fingerprint": fingerprint,
@@ -130,6 +137,9 @@ def training_record(
         "training window": train_window,
         "data fingerprint": fingerprint,
     } | ({"short log": windows.note} if windows.note else {})
+    if ranker is None:
+        served = f"no ranker ({fallback_reason}): serves baseline {evaluation.best_baseline}"
+        tags["served"] = context["served"] = served
     reports = sorted((Path(lake_dir) / "_reports").glob("ingest-*.json"))
     return TrainingRecord(
         metrics, tags, context, eval_window, str(reports[-1]) if reports else None

@@ -17,6 +17,11 @@ Layout of one run:
 * ``feature_names.json``  -- ``{"feature_names": [...]}``
 * the LightGBM booster is a *logged model* (MLflow 3: stored under
   ``<artifact_location>/models/<model_id>/artifacts``) registered as ``model_name``.
+* a run that could not train a ranker (too little data) serves its best baseline instead: it
+  logs ``baseline.json`` (``{"baseline": name, "reason": ...}``) and registers a version of
+  ``model_name`` whose source is that file, tagged ``recpipe.model_kind=baseline`` (run and
+  version) with ``recpipe.baseline`` and ``recpipe.fallback_reason``. The promotion gate never
+  lets such a version replace a champion that is a trained ranker.
 
 Promotion uses the aliases ``champion`` and ``challenger``; decisions are recorded as
 ``promotion.*`` tags on the model version and on its run.
@@ -62,6 +67,10 @@ FEATURE_NAMES_FILE = "feature_names.json"
 REPORTS_DIR = "reports"
 MF_DIR = "mf"
 MF_TAG = "recpipe.mf_artifact"
+BASELINE_FILE = "baseline.json"
+KIND_TAG = "recpipe.model_kind"  # "ranker" or "baseline", on the run and the model version
+BASELINE_TAG = "recpipe.baseline"
+REASON_TAG = "recpipe.fallback_reason"
 
 # MLflow 3.17 limits (mlflow.utils.validation); used only if the import ever fails.
 _FALLBACK_MAX_PARAM_VAL = 6000
@@ -78,13 +87,15 @@ _GLOBAL_URI_LOCK = threading.RLock()
 class TrainedBundle:
     """What one training produced, already on local disk."""
 
-    booster_path: Path  # LightGBM native model file (booster.save_model)
+    booster_path: Path | None  # LightGBM native model file; None for a baseline fallback
     mf_path: Path  # .npz with user/item factors and id arrays (logged as-is)
     feature_names: list[str]
     params: dict[str, Any]  # all configuration, flat (nested dicts are flattened with '.')
     metrics: dict[str, float]
     tags: dict[str, str]  # data_fingerprint, as_of, eval_window, git_commit ...
     artifacts: list[Path] = field(default_factory=list)  # logged under "reports/"
+    baseline: str | None = None  # served instead of a ranker (no booster), with its reason
+    fallback_reason: str = ""
 
 
 @dataclass
@@ -120,7 +131,7 @@ class ChampionInfo:
 class LoadedModel:
     version: str
     run_id: str
-    booster: Any  # lightgbm.Booster
+    booster: Any  # lightgbm.Booster; None for a baseline version
     mf_path: Path  # downloaded copy of the MF npz
     feature_names: list[str]
     params: dict[str, str]
@@ -129,6 +140,7 @@ class LoadedModel:
     model_dir: Path | None = None  # downloaded MLflow model folder (MLmodel, model.lgb ...)
     version_tags: dict[str, str] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
+    baseline: str | None = None  # the baseline a fallback version serves
 
 
 # --------------------------------------------------------------------------- helpers
@@ -296,20 +308,24 @@ def log_training_run(
     import lightgbm as lgb
     from mlflow.entities import Metric, Param
 
-    booster_path = Path(bundle.booster_path)
+    if (bundle.booster_path is None) == (bundle.baseline is None):
+        raise ValueError("a bundle holds either a booster or a baseline name, not both or none")
     mf_path = Path(bundle.mf_path)
     artifacts = [Path(p) for p in bundle.artifacts]
-    for p in (booster_path, mf_path, *artifacts):
+    model_files = [Path(bundle.booster_path)] if bundle.booster_path is not None else []
+    for p in (*model_files, mf_path, *artifacts):
         if not p.exists():
             raise FileNotFoundError(f"bundle file missing: {p}")
 
-    booster = lgb.Booster(model_file=str(booster_path))
     feature_names = [str(f) for f in bundle.feature_names]
-    if booster.num_feature() != len(feature_names):
-        raise ValueError(
-            f"booster has {booster.num_feature()} features but the bundle names "
-            f"{len(feature_names)}"
-        )
+    booster = None
+    if bundle.booster_path is not None:
+        booster = lgb.Booster(model_file=str(bundle.booster_path))
+        if booster.num_feature() != len(feature_names):
+            raise ValueError(
+                f"booster has {booster.num_feature()} features but the bundle names "
+                f"{len(feature_names)}"
+            )
 
     max_param, max_tag, max_key = _limits()
     param_values = {  # a dict, so keys that collide after cleaning are logged once
@@ -335,7 +351,13 @@ def log_training_run(
             MF_TAG: f"{MF_DIR}/{mf_path.name}",
             "recpipe.model_name": model_name,
             "recpipe.feature_count": str(len(feature_names)),
+            KIND_TAG: "ranker" if booster is not None else "baseline",
         }
+        | (
+            {BASELINE_TAG: bundle.baseline, REASON_TAG: _truncate(bundle.fallback_reason, max_tag)}
+            if bundle.baseline
+            else {}
+        )
     )
 
     client = _client(tracking_uri)
@@ -353,15 +375,18 @@ def log_training_run(
         client.log_artifact(run_id, str(mf_path), MF_DIR)
         client.log_dict(run_id, {"feature_names": feature_names}, FEATURE_NAMES_FILE)
 
-        model_version = _log_booster(
-            booster,
-            feature_names,
-            tracking_uri,
-            experiment_id,
-            run_id,
-            model_name,
-            params=param_values,
-        )
+        if booster is not None:
+            model_version = _log_booster(
+                booster,
+                feature_names,
+                tracking_uri,
+                experiment_id,
+                run_id,
+                model_name,
+                params=param_values,
+            )
+        else:
+            model_version = _register_baseline(client, run_id, model_name, bundle)
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
@@ -416,6 +441,33 @@ def _log_booster(
     return str(version)
 
 
+def _register_baseline(client, run_id: str, model_name: str, bundle: TrainedBundle) -> str:
+    """Register a version of `model_name` that serves `bundle.baseline` (no booster): its source
+    is the run's baseline.json; the version carries the kind, baseline and reason tags."""
+    from mlflow.exceptions import MlflowException
+
+    client.log_dict(
+        run_id, {"baseline": bundle.baseline, "reason": bundle.fallback_reason}, BASELINE_FILE
+    )
+    try:
+        client.create_registered_model(model_name)
+    except MlflowException as exc:
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+    run = client.get_run(run_id)
+    mv = client.create_model_version(
+        model_name,
+        source=f"{run.info.artifact_uri}/{BASELINE_FILE}",
+        run_id=run_id,
+        tags={
+            KIND_TAG: "baseline",
+            BASELINE_TAG: str(bundle.baseline),
+            REASON_TAG: _truncate(bundle.fallback_reason, 5000),
+        },
+    )
+    return str(mv.version)
+
+
 # --------------------------------------------------------------------------- promotion
 
 
@@ -450,7 +502,8 @@ def promotion_gate(
     Promoted when there is no champion yet, when ``candidate >= champion - tolerance``, or
     when `force`. If a champion exists but `champion_metric` is None, the champion run's
     `metric_name` is used; if that is missing too the candidate is promoted. A NaN
-    candidate never passes the comparison. The decision is written as ``promotion.*``
+    candidate never passes the comparison. A baseline fallback never replaces a champion
+    that is a trained ranker (unless forced). The decision is written as ``promotion.*``
     tags on the model version and on its run.
     """
     from mlflow.exceptions import MlflowException
@@ -478,11 +531,27 @@ def promotion_gate(
         f"{metric_name} {_f(candidate)} {{op}} champion v{champion_version} "
         f"{_f(champion_metric)} - tolerance {tolerance:.4f}"
     )
+    baseline_over_ranker = (
+        current is not None
+        and (mv.tags or {}).get(KIND_TAG) == "baseline"
+        and (current.tags or {}).get(KIND_TAG) != "baseline"
+    )
     if current is None:
         promoted = True
         reason = (
             f"no champion for {model_name!r} yet: v{version} ({metric_name} "
             f"{_f(candidate)}) promoted to champion"
+        )
+    elif baseline_over_ranker and champion_version != version:
+        promoted = bool(force)
+        what = (
+            f"v{version} is a baseline fallback ({(mv.tags or {}).get(BASELINE_TAG)}, no "
+            f"ranker trained) and champion v{champion_version} is a trained ranker"
+        )
+        reason = (
+            f"forced: {what}, promoted to champion anyway"
+            if force
+            else f"{what}: kept as challenger"
         )
     elif champion_version == version:
         promoted = True
@@ -601,14 +670,19 @@ def load_model_version(
     model_dir = target / MODEL_ARTIFACT_NAME
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    with _mlflow_uris(tracking_uri):
-        local_model = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{model_name}/{version}",
-            dst_path=str(model_dir),
-            tracking_uri=tracking_uri,
-            registry_uri=tracking_uri,
-        )
-    booster = mlflow.lightgbm.load_model(local_model)
+    vtags = dict(mv.tags or {})
+    baseline = vtags.get(BASELINE_TAG) if vtags.get(KIND_TAG) == "baseline" else None
+    if baseline:  # a baseline fallback: nothing to load but its name
+        booster, local_model = None, None
+    else:
+        with _mlflow_uris(tracking_uri):
+            local_model = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{model_name}/{version}",
+                dst_path=str(model_dir),
+                tracking_uri=tracking_uri,
+                registry_uri=tracking_uri,
+            )
+        booster = mlflow.lightgbm.load_model(local_model)
 
     mf_rel = run.data.tags.get(MF_TAG)
     if not mf_rel:
@@ -630,7 +704,8 @@ def load_model_version(
         params=dict(run.data.params),
         tags=_user_tags(run.data.tags),
         metrics=dict(run.data.metrics),
-        model_dir=Path(local_model),
-        version_tags=dict(mv.tags or {}),
+        model_dir=Path(local_model) if local_model else None,
+        version_tags=vtags,
         aliases=list(mv.aliases or []),
+        baseline=baseline,
     )

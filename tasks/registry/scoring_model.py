@@ -21,6 +21,7 @@ class ScoringModel:
     mf_path: str
     ranker_lib: str | None = None  # the booster compiled to native code, when a compiler is present
     candidates: CandidateConfig = field(default_factory=CandidateConfig)  # as the model was trained
+    baseline: str | None = None  # a baseline fallback version: no booster, this baseline's lists
 
 
 def trained_candidates(run_params: dict[str, str]) -> CandidateConfig:
@@ -42,6 +43,16 @@ def scoring_model(
     from recpipe.tasks.registry.model_registry import load_model_version
 
     loaded = load_model_version(tracking_uri, model_name, str(version_or_alias), Path(dest))
+    if loaded.baseline:
+        return ScoringModel(
+            str(loaded.version),
+            loaded.run_id,
+            "",
+            str(loaded.mf_path),
+            None,
+            trained_candidates(loaded.params),
+            baseline=loaded.baseline,
+        )
     booster_path = Path(dest) / f"v{loaded.version}" / "booster.lgb"
     booster_path.parent.mkdir(parents=True, exist_ok=True)
     loaded.booster.save_model(str(booster_path))

@@ -3,7 +3,9 @@
 For each user of the shard (hash bucket of user ids in the `serve` snapshot):
 - warm users: candidates scored by the ranker; the re-purchase rule, a drift adjustment
   (recent category interest weighted up when it departs from the long-term mix) and an
-  optional per-category cap are applied before taking the top of the list;
+  optional per-category cap are applied before taking the top of the list; a baseline
+  fallback version (no ranker could be trained) gives them its baseline's list instead, under
+  the same re-purchase, availability and category rules (source `baseline`);
 - cold users (fewer than `cold_max_events` events, or none): trending items in the
   categories of their first events if any, else popular items spread over categories;
 - exploration slots at fixed positions hold Thompson-sampled items (new items favoured);
@@ -38,6 +40,7 @@ from recpipe.tasks.candidates.candidate_sets import (
 )
 from recpipe.tasks.candidates.ranker_features import FEATURE_NAMES
 from recpipe.tasks.common.row_order import positions_in_rows
+from recpipe.tasks.evaluation.offline_evaluation import baseline_lists
 from recpipe.tasks.features.snapshot_arrays import (
     ITEM_FEATURES,
     USER_FEATURES,
@@ -341,6 +344,38 @@ def _assemble(
     return items, score, src, prop
 
 
+def _baseline_ranked(
+    snap: SnapshotArrays,
+    view,
+    users: np.ndarray,
+    baseline: str,
+    k: int,
+    allowed: np.ndarray,
+    cfg: RecommendConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`baseline`'s top-k lists for `users` under the serving rules (allowed items, re-purchase,
+    category cap); score is 1/rank (the list is ordered, not scored). Over-fetched 3x so the
+    rules rarely leave a list short; `_assemble` pads what is left with popular items."""
+    n_fetch = min(3 * k + len(cfg.exclude_items), snap.n_items)
+    lists = baseline_lists(snap, view, users, n_fetch, cfg.candidates, names=(baseline,))
+    items = lists[baseline]
+    row = np.repeat(np.arange(len(users)), items.shape[1])
+    item = items.ravel()
+    rank = np.tile(np.arange(items.shape[1]), len(users))
+    ok = item >= 0
+    row, item, rank = row[ok], item[ok], rank[ok]
+    # duplicates (a list padded with items it already holds) keep their first place
+    first = np.unique(row.astype(np.int64) * snap.n_items + item, return_index=True)[1]
+    keep = np.zeros(len(row), dtype=bool)
+    keep[first] = True
+    keep &= allowed[item] & ~_bought_excluded(snap, users[row], item, cfg)
+    row, item, rank = row[keep], item[keep], rank[keep]
+    score = -rank.astype(np.float64)
+    capped = _category_capped(row, item, score, snap.item_category[item], cfg.category_cap)
+    items_k, _ = top_k(row[capped], item[capped], score[capped], len(users), k)
+    return items_k, np.where(items_k >= 0, 1.0 / np.arange(1, k + 1)[None, :], np.nan)
+
+
 def recommend_batch(
     snap: SnapshotArrays,
     view,
@@ -352,9 +387,11 @@ def recommend_batch(
     fallback: np.ndarray,
     seed: int,
     lists: ItemLists | None = None,
+    baseline: str | None = None,
 ):
     """Top-K (items, scores, sources, propensities) for snapshot users `users`; `lists` are the
-    shard's `item_lists` for `cfg.candidates` and `allowed`."""
+    shard's `item_lists` for `cfg.candidates` and `allowed`. With `baseline` (and no booster)
+    warm users get that baseline's list."""
     k = cfg.top_k
     n_exp = min(n_explore_slots(k, cfg.explore), len(pool.items))
     positions = explore_positions(k, cfg.explore)[:n_exp]
@@ -365,7 +402,12 @@ def recommend_batch(
     ranked_score = np.full((len(users), k_rank), np.nan)
     ranked_src = np.full((len(users), k_rank), 0, dtype=np.int8)
     cats = snap.item_category
-    if warm.any():
+    if warm.any() and baseline:
+        wu = users[warm]
+        r, s = _baseline_ranked(snap, view, wu, baseline, k_rank, allowed, cfg)
+        ranked[warm], ranked_score[warm] = r, s
+        ranked_src[warm] = SOURCE_NAMES.index("baseline")
+    elif warm.any():
         wu = users[warm]
         sc = scored_candidates(
             snap,
@@ -430,17 +472,19 @@ def user_recommendations(
     generated_at: datetime,
     out_path: str,
     ranker_lib: str | None = None,
+    baseline: str | None = None,
 ) -> ShardResult:
     """Score every user of shard `shard` of `n_shards` and write their rows to `out_path` (Parquet;
     its directory must exist: the publish transaction owns it).
 
     `ranker_lib` is the booster compiled to native code (same scores, faster); without it the
-    LightGBM booster scores."""
+    LightGBM booster scores. `baseline` (with an empty `booster_path`) serves that baseline's
+    lists instead of a ranker's (a model version registered when no ranker could be trained)."""
     t0 = time.perf_counter()
     snap = snapshot_arrays(warehouse, "serve", shard=(shard, n_shards))
     view = embedding_view(snap, ALSEmbeddings.load(mf_path))
-    booster = ranker_scorer(booster_path, ranker_lib, cfg.threads)
-    if list(booster.feature_name()) != list(FEATURE_NAMES):
+    booster = None if baseline else ranker_scorer(booster_path, ranker_lib, cfg.threads)
+    if booster is not None and list(booster.feature_name()) != list(FEATURE_NAMES):
         raise ValueError(
             f"model {model_version} expects features {booster.feature_name()[:5]}..., "
             "which this version of recpipe does not produce; retrain it"
@@ -455,7 +499,17 @@ def user_recommendations(
     for start in range(0, len(users), cfg.batch_users):
         batch = users[start : start + cfg.batch_users]
         items, score, src, prop = recommend_batch(
-            snap, view, booster, batch, cfg, allowed, pool, fallback, cfg.explore.seed, lists
+            snap,
+            view,
+            booster,
+            batch,
+            cfg,
+            allowed,
+            pool,
+            fallback,
+            cfg.explore.seed,
+            lists,
+            baseline=baseline,
         )
         batches.append(_batch_rows(snap, batch, items, score, src, prop))
     scored = time.perf_counter()

@@ -51,3 +51,43 @@ def test_recpipe_run_on_a_two_hour_log_publishes_a_table(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{data / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("recpipe").experiment_id])
     assert "spans 2 hours" in run.data.tags["windows.note"]
+
+
+@pytest.mark.slow
+def test_a_log_too_thin_for_a_ranker_publishes_the_best_baseline(tmp_path):
+    """Every event is a purchase of an item nobody met before, so no label is ever among a
+    user's candidates and no ranker can be trained: the run serves its best baseline."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 600
+    log = pd.DataFrame(
+        {
+            "user_id": rng.integers(0, 120, n),
+            "item_id": np.arange(n) + 1000,
+            "event_type": "purchase",
+            "ts": pd.Timestamp("2024-03-01") + pd.to_timedelta(np.sort(rng.uniform(0, 60, n)), "D"),
+        }
+    )
+    log.to_parquet(tmp_path / "thin.parquet", index=False)
+    items = pd.DataFrame({"item_id": log["item_id"], "category": (log["item_id"] % 7).astype(str)})
+    items.to_parquet(tmp_path / "items.parquet", index=False)
+    data = tmp_path / "data"
+    out = subprocess.run(
+        [str(RECPIPE), "run", "--events", "thin.parquet", "--items", "items.parquet",
+         "--data-dir", str(data)],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+    _, rows = published_rows(data)
+    assert rows["user_id"].nunique() == log["user_id"].nunique()
+    assert "ranker" not in set(rows["source"])
+    assert "baseline" in set(rows["source"])  # warm users get the baseline's lists
+    client = MlflowClient(tracking_uri=f"sqlite:///{data / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("recpipe").experiment_id])
+    tags = run.data.tags
+    assert tags["recpipe.model_kind"] == "baseline"
+    assert "too little data to train a ranker" in tags["recpipe.fallback_reason"]
+    assert tags["recpipe.baseline"] == tags["best_baseline"]
+    assert f"baseline.{tags['recpipe.baseline']}.ndcg_at_10" in run.data.metrics

@@ -312,3 +312,37 @@ def test_figures_and_markdown(files, tmp_path):
     assert "| recall_at_200 | 0.6600 |" in md
     assert "Lift" in md and "0.2500" in md
     assert "timing.train_seconds" in md
+
+
+def baseline_bundle(files: Files, ndcg: float) -> TrainedBundle:
+    bundle = make_bundle(files, ndcg)
+    bundle.booster_path, bundle.feature_names = None, []
+    bundle.baseline, bundle.fallback_reason = "buy_again", "only 0 users: too little data"
+    return bundle
+
+
+def test_a_baseline_fallback_is_registered_but_never_replaces_a_trained_champion(
+    files, tracking_uri, tmp_path
+):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    name = "fallback"
+    _, v1 = log_training_run(baseline_bundle(files, 0.10), tracking_uri, "recpipe-test", name)
+    first = promotion_gate(tracking_uri, name, v1, "ndcg_at_10", 0.10, None)
+    assert first.promoted  # no champion yet: a baseline is better than no table
+    loaded = load_model_version(tracking_uri, name, v1, tmp_path)
+    assert loaded.booster is None and loaded.baseline == "buy_again"
+    assert loaded.tags["recpipe.model_kind"] == "baseline"
+    assert "too little data" in loaded.tags["recpipe.fallback_reason"]
+
+    _, v2 = log_training_run(make_bundle(files, 0.08), tracking_uri, "recpipe-test", name)
+    ranker = promotion_gate(tracking_uri, name, v2, "ndcg_at_10", 0.12, 0.10)
+    assert ranker.promoted  # a trained ranker that beats the baseline champion replaces it
+
+    _, v3 = log_training_run(baseline_bundle(files, 0.5), tracking_uri, "recpipe-test", name)
+    kept = promotion_gate(tracking_uri, name, v3, "ndcg_at_10", 0.5, 0.12)
+    assert not kept.promoted and kept.alias == "challenger"
+    assert "baseline fallback" in kept.reason and "trained ranker" in kept.reason
+    assert champion_info(tracking_uri, name).version == v2
+    assert client.get_model_version(name, v3).tags["promotion.promoted"] == "false"
