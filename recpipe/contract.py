@@ -16,7 +16,15 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "cart": 4.0, "purchase":
 DEFAULT_LABEL_GRADES: dict[str, int] = {"view": 1, "cart": 2, "purchase": 3}
 """Relevance grade of each event type in ranking labels (other types: 1)."""
 
-CANDIDATE_SOURCES: tuple[str, ...] = ("history", "covis", "mf", "popular", "trending", "category")
+CANDIDATE_SOURCES: tuple[str, ...] = (
+    "history",
+    "repeat",
+    "covis",
+    "mf",
+    "popular",
+    "trending",
+    "category",
+)
 """Candidate generators; each one's rank and score are ranker features (`rank.<source>`)."""
 
 RECOMMENDATION_SOURCES: tuple[str, ...] = ("ranker", "coldstart", "explore", "popular", "baseline")

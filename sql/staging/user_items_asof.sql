@@ -20,6 +20,7 @@ final as (
         min(age_days) as days_since_last,
         max(age_days) as days_since_first,
         min(case when event_type = 'purchase' then age_days end) as days_since_last_purchase,
+        max(case when event_type = 'purchase' then age_days end) as days_since_first_purchase,
         count(distinct session_key) as n_sessions
     from events
     group by user_id, item_id

@@ -2,6 +2,7 @@
 
 Sources (all computed from one snapshot, so as of its cutoff):
 - `history`   the user's own items by decayed strength (repeat candidates);
+- `repeat`    the user's items bought at least twice, by purchase count then recency;
 - `covis`     neighbours of the user's most recent items in `item_covisitation`;
 - `mf`        top items by ALS dot product, excluding the user's history (exact top-N);
 - `popular`   most popular items by decayed popularity;
@@ -28,6 +29,8 @@ _POP = ITEM_FEATURES.index("decayed_popularity")
 _U7 = ITEM_FEATURES.index("n_users_7d")
 _TREND = ITEM_FEATURES.index("trend")
 _LAST = USER_ITEM_FEATURES.index("days_since_last")
+_N_PURCHASES = USER_ITEM_FEATURES.index("n_purchases")
+_SINCE_PURCHASE = USER_ITEM_FEATURES.index("days_since_last_purchase")
 
 
 @config_dataclass(frozen=True)
@@ -39,6 +42,12 @@ class CandidateConfig:
     """
 
     n_history: int = Field(30, ge=0, description="User's own items (repeat candidates).")
+    n_repeat: int = Field(
+        100,
+        ge=0,
+        description="User's items bought at least twice, most bought first (on repeat-heavy "
+        "shops they go far past the top history items).",
+    )
     n_covis: int = Field(40, ge=0, description="Co-visitation neighbours of recent items.")
     n_mf: int = Field(50, ge=0, description="MF top-N (history excluded).")
     n_popular: int = Field(10, ge=0, description="Globally popular items.")
@@ -50,7 +59,12 @@ class CandidateConfig:
     top_categories: int = Field(
         3, ge=1, description="The user's categories the category source draws from."
     )
-    max_candidates: int = Field(150, ge=10, le=2000, description="Cap on the union per user.")
+    max_candidates: int = Field(
+        250,
+        ge=10,
+        le=2000,
+        description="Cap on the union per user (reached by users with long histories).",
+    )
     mf_pool: int = Field(
         5_000,
         ge=1,
@@ -272,6 +286,14 @@ def candidate_set(
     parts: dict[str, SourceRows] = {}
     if "history" in sources:
         parts["history"] = csr_row_topn(_allowed_columns(hist, allowed), cfg.n_history)
+    if "repeat" in sources:
+        # count first, recency breaks ties (a fraction < 1); items bought once drop out (0)
+        ui = snap.ui_feats[_row_positions(snap, users)]
+        n_bought = np.nan_to_num(ui[:, _N_PURCHASES], nan=0.0)
+        since = np.nan_to_num(ui[:, _SINCE_PURCHASE], nan=np.inf)
+        rebought = hist.copy()
+        rebought.data = np.where(n_bought >= 2, n_bought + 1.0 / (2.0 + since), 0.0)
+        parts["repeat"] = csr_row_topn(_allowed_columns(rebought, allowed), cfg.n_repeat)
     if "covis" in sources:
         # seeds: the user's covis_seeds most recent items, weighted by recency
         recency = hist.copy()

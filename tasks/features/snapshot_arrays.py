@@ -69,6 +69,8 @@ USER_ITEM_FEATURES = (
     "days_since_first",
     "days_since_last_purchase",
     "n_sessions",
+    "purchase_gap_days",
+    "purchase_due",
 )
 AFFINITY_FEATURES = ("decayed_share", "long_share", "short_share", "drift")
 

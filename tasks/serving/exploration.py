@@ -34,7 +34,9 @@ class ExploreConfig:
         0.1, ge=0, le=0.5, description="Share of slots filled by exploration; 0 disables."
     )
     positions: tuple[int, ...] | None = Field(
-        None, description="1-based slots for explored items; default spread over the list."
+        None,
+        description="1-based slots for explored items; default spread over the lower half "
+        "of the list (below the top 10 when K is 20).",
     )
     new_item_days: float = Field(
         14.0, gt=0, description="Items younger than this get an optimistic exploration prior."
@@ -77,7 +79,8 @@ def explore_positions(k: int, cfg: ExploreConfig) -> np.ndarray:
         if len(pos) < n:
             raise ValueError(f"need {n} explore positions within 1..{k}, got {cfg.positions}")
         return np.array(pos, dtype=np.int64)
-    return np.array([int((j + 0.5) * k / n) for j in range(n)], dtype=np.int64)
+    half = k // 2 if n <= k - k // 2 else 0  # the lower half, unless it cannot hold them
+    return np.array([half + int((j + 0.5) * (k - half) / n) for j in range(n)], dtype=np.int64)
 
 
 def explore_pool(

@@ -25,6 +25,7 @@ from recpipe.tasks.models.candidate_scoring import EmbeddingView
 # Small per-source sizes so that every limit binds on the tiny shop.
 CFG = CandidateConfig(
     n_history=5,
+    n_repeat=2,
     n_covis=7,
     n_mf=9,
     n_popular=4,
@@ -37,6 +38,7 @@ CFG = CandidateConfig(
 CAPPED = CandidateConfig(**{**CFG.__dict__, "max_candidates": 12})
 LIMIT = {
     "history": CFG.n_history,
+    "repeat": CFG.n_repeat,
     "covis": CFG.n_covis,
     "mf": CFG.n_mf,
     "popular": CFG.n_popular,
