@@ -19,7 +19,7 @@ from recpipe.tasks.evaluation.training_reports import (
 )
 from recpipe.tasks.features.feature_tables import feature_tables
 from recpipe.tasks.features.ranking_labels import interaction_labels
-from recpipe.tasks.features.training_windows import training_windows
+from recpipe.tasks.features.training_windows import stacked_training_windows
 from recpipe.tasks.ingest.ingested_events import ingested_events
 from recpipe.tasks.ingest.lake_cutoffs import (
     default_as_of,
@@ -64,7 +64,7 @@ default_as_of_task = task(default_as_of, name="default_as_of")
 run_cutoff_task = task(run_cutoff, name="run_cutoff")
 first_event_task = task(first_event_ts, name="first_event")
 lake_fingerprint_task = task(lake_fingerprint, name="lake_fingerprint")
-training_windows_task = task(training_windows, name="training_windows")
+training_windows_task = task(stacked_training_windows, name="training_windows")
 feature_tables_task = task(
     feature_tables, name="feature_tables", task_run_name="feature_tables[{snapshot}]"
 )

@@ -53,6 +53,8 @@ def training_cache_files(
     cache = Path(models_dir) / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     base = [fingerprint, windows.serve, windows.train, dataclasses.asdict(feat_cfg)]
+    if windows.earlier:  # keys of runs on one window stay as they were
+        base.append(list(windows.earlier))
     als = params.als.model_dump()
     als_files, key = {}, None
     for snap in windows.cutoffs():  # eval and serve start from the previous snapshot's fit

@@ -52,7 +52,11 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         settings.registered_model_name,
     )
     windows = training_windows_task(
-        run_cutoff_task(lake, params.as_of), params.label_horizon_days, first_event_task(lake)
+        lake,
+        run_cutoff_task(lake, params.as_of),
+        params.label_horizon_days,
+        first_event_task(lake),
+        params.max_train_users,
     )
     fingerprint = lake_fingerprint_task(lake)
     feat_cfg, eval_cfg, cand_cfg = feature_config(settings), eval_config(params), params.candidates
@@ -66,7 +70,7 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
 
     files = training_cache_files(settings.models_dir, fingerprint, windows, feat_cfg, params)
     emb, previous = {}, None
-    for snap in windows.cutoffs():  # eval and serve start from the previous snapshot's fit
+    for snap in windows.cutoffs():  # each fit after the first starts from the previous one's
         emb[snap] = cached_call(
             als_embeddings_task,
             wh,
@@ -81,8 +85,8 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         tset = cached_call(
             ranker_training_set_task,
             wh,
-            "train",
-            emb["train"].path,
+            windows.train_snapshots(),
+            [emb[snap].path for snap in windows.train_snapshots()],
             cand_cfg,
             params.max_train_users,
             params.seed,

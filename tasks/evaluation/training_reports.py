@@ -107,6 +107,7 @@ def training_record(
         {
             "timing.features_seconds": sum(sum(f.seconds.values()) for f in feats.values()),
             "timing.als_seconds": sum(e.seconds for e in emb.values()),
+            "train.n_windows": 1 + len(windows.earlier),
         }
     )
     if ranker is not None:

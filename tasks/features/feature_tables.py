@@ -22,7 +22,8 @@ from recpipe.tasks.ingest import event_lake
 
 logger = logging.getLogger(__name__)
 
-SNAPSHOTS = ("serve", "train", "eval")
+SNAPSHOTS = ("serve", "train", "eval", *(f"train_{j}" for j in range(1, 8)))
+"""Schemas of the warehouse: `train_<j>` are the earlier training windows a small shop stacks."""
 # Row order of the feature tables carries no meaning, so DuckDB need not preserve it. The
 # memory cap (the medium preset peaks near 2.5 GB) makes a larger build spill to disk instead.
 DUCKDB_CONFIG = {"preserve_insertion_order": False, "memory_limit": "3GB"}

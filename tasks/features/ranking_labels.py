@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recpipe.contract import DEFAULT_LABEL_GRADES
-from recpipe.tasks.common.sql_files import create_table
+from recpipe.tasks.common.sql_files import create_table, query
 from recpipe.tasks.features.feature_tables import SNAPSHOTS, attach_lake
 
 DEFAULT_GRADES = DEFAULT_LABEL_GRADES  # relevance grade per event type (contract)
@@ -57,6 +57,13 @@ def interaction_labels(
                 "event_grades": [int(g) for g in grades.values()],
             },
         )
+
+
+def window_users(lake_dir: Path, start: datetime, end: datetime) -> int:
+    """Distinct users with an event in [start, end) in the lake."""
+    with duckdb.connect() as con:
+        attach_lake(con, lake_dir)
+        return int(query(con, "labels/window_users", {"start": start, "end": end}).fetchone()[0])
 
 
 def label_set(warehouse: Path, snapshot: str, item_ids: np.ndarray) -> LabelSet:

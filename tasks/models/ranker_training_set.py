@@ -130,14 +130,16 @@ class TrainingSetFile:
 
 def ranker_training_set_file(
     warehouse: Path,
-    snapshot: str,
-    emb_path: str,
+    snapshots: list[str],
+    emb_paths: list[str],
     cand_cfg: CandidateConfig,
     max_users: int,
     seed: int,
     out_path: str,
 ) -> TrainingSetFile:
-    """Build the training set of snapshot `snapshot` (features) and its labels; save to `out_path`."""
+    """Build the training set of each snapshot in `snapshots` (features) and its labels, with
+    the ALS factors in `emb_paths` (one per snapshot, same order), stack them and save to
+    `out_path`; at most `max_users` labelled users per snapshot."""
     import time
 
     from recpipe.tasks.features.ranking_labels import label_set
@@ -146,15 +148,26 @@ def ranker_training_set_file(
     from recpipe.tasks.models.candidate_scoring import embedding_view
 
     t0 = time.perf_counter()
-    snap = snapshot_arrays(warehouse, snapshot)
-    view = embedding_view(snap, ALSEmbeddings.load(emb_path))
-    ts = ranker_training_set(
-        snap,
-        view,
-        label_set(warehouse, snapshot, snap.item_ids),
-        cand_cfg,
-        max_users=max_users,
-        seed=seed,
+    parts = []
+    for j, (snapshot, emb_path) in enumerate(zip(snapshots, emb_paths, strict=True)):
+        snap = snapshot_arrays(warehouse, snapshot)
+        view = embedding_view(snap, ALSEmbeddings.load(emb_path))
+        parts.append(
+            ranker_training_set(
+                snap,
+                view,
+                label_set(warehouse, snapshot, snap.item_ids),
+                cand_cfg,
+                max_users=max_users,
+                seed=seed + j,
+            )
+        )
+    ts = TrainingSet(
+        X=np.concatenate([p.X for p in parts]),
+        y=np.concatenate([p.y for p in parts]),
+        group=np.concatenate([p.group for p in parts]),
+        group_valid=np.concatenate([p.group_valid for p in parts]),
+        names=parts[0].names,
     )
     if len(ts.group) < 2:
         raise TrainingDataError(

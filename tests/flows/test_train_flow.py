@@ -178,7 +178,8 @@ def test_identical_run_reuses_cached_work(trained):
     }
     print("third run:", states)
     print("cache keys:", {tr.name: tr.cache_key for tr in task_runs if tr.name in states})
-    assert len(states) == 5, states  # ALS x3 snapshots, training set, ranker
+    n_als = sum(n.startswith("als_embeddings") for n in states)  # one per snapshot
+    assert n_als >= 3 and len(states) == n_als + 2, states  # + training set, ranker
     # the cache holds the first run's files and the worse run's; the third run wrote none
     assert {n.split("-")[0] for n in trained["after_first"]} == {"als", "trainset", "ranker"}
     assert set(trained["after_first"]) < set(trained["before_third"])
