@@ -554,7 +554,8 @@ def report(all_results: dict[str, dict], infos: dict[str, dict]) -> str:
                 f"  recpipe default table: rows by source {mix['rows']}, explore at ranks "
                 f"{mix['explore_ranks']}, hits@20 by source {mix['hits@20']}",
                 f"  recpipe table users {info['recpipe_table_users']:,}, of which without events "
-                f"before the cutoff (should be 0) {info['table_users_without_pre_cutoff_events']}",
+                f"before the cutoff {info['table_users_without_pre_cutoff_events']} (users-file "
+                "sign-ups with no events yet: cold-start lists; 0 without a users file)",
             ]
         if "recpipe_error" in info:
             lines.append(f"  recpipe FAILED: {info['recpipe_error'].splitlines()[0]}")

@@ -2,9 +2,18 @@
 -- counts, last interaction, repeat purchases and the user's own cadence for the item (mean
 -- days between their purchases of it, and how far into that gap they are now: 1 = due). The per-pair totals are aggregated once in
 -- staging/user_items_asof (shared with user and item features).
--- Reads: user_items_asof. Parameters: $as_of.
-with pairs as (
-    select * from user_items_asof
+-- `basket_share` is the share of the user's sessions (baskets) that hold the item: the
+-- frequency a buy-again list ranks by. Reads: user_items_asof, events_asof. Parameters: $as_of.
+with user_sessions as (
+    select user_id, count(distinct session_key) as n_user_sessions
+    from events_asof
+    group by user_id
+),
+
+pairs as (
+    select p.*, u.n_user_sessions
+    from user_items_asof as p
+    left join user_sessions as u on p.user_id = u.user_id
 ),
 
 final as (
@@ -30,7 +39,8 @@ final as (
         days_since_last_purchase
         / nullif(
             (days_since_first_purchase - days_since_last_purchase) / nullif(n_purchases - 1, 0), 0
-        ) as purchase_due
+        ) as purchase_due,
+        n_sessions / nullif(n_user_sessions, 0) as basket_share
     from pairs
 )
 

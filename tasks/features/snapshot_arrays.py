@@ -71,6 +71,7 @@ USER_ITEM_FEATURES = (
     "n_sessions",
     "purchase_gap_days",
     "purchase_due",
+    "basket_share",
 )
 AFFINITY_FEATURES = ("decayed_share", "long_share", "short_share", "drift")
 
