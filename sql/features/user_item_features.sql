@@ -1,7 +1,8 @@
 -- One row per (user, item) pair seen before the cutoff: decayed strength per event type,
 -- counts, last interaction, repeat purchases and the user's own cadence for the item (mean
--- days between their purchases of it, and how far into that gap they are now: 1 = due). The per-pair totals are aggregated once in
--- staging/user_items_asof (shared with user and item features).
+-- days between their purchases of it, and how far into that gap they are now: 1 = due).
+-- The per-pair totals are aggregated once in staging/user_items_asof (shared with user and
+-- item features).
 -- `basket_share` is the share of the user's sessions (baskets) that hold the item: the
 -- frequency a buy-again list ranks by. Reads: user_items_asof, events_asof. Parameters: $as_of.
 with user_sessions as (
