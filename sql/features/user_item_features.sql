@@ -12,7 +12,11 @@ with user_sessions as (
 ),
 
 pairs as (
-    select p.*, u.n_user_sessions
+    select
+        p.*,
+        u.n_user_sessions,
+        (p.days_since_first_purchase - p.days_since_last_purchase)
+        / nullif(p.n_purchases - 1, 0) as purchase_gap_days
     from user_items_asof as p
     left join user_sessions as u on p.user_id = u.user_id
 ),
@@ -35,12 +39,8 @@ final as (
         days_since_first,
         days_since_last_purchase,
         n_sessions,
-        (days_since_first_purchase - days_since_last_purchase)
-        / nullif(n_purchases - 1, 0) as purchase_gap_days,
-        days_since_last_purchase
-        / nullif(
-            (days_since_first_purchase - days_since_last_purchase) / nullif(n_purchases - 1, 0), 0
-        ) as purchase_due,
+        purchase_gap_days,
+        days_since_last_purchase / nullif(purchase_gap_days, 0) as purchase_due,
         n_sessions / nullif(n_user_sessions, 0) as basket_share
     from pairs
 )

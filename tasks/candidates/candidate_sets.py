@@ -287,13 +287,7 @@ def candidate_set(
     if "history" in sources:
         parts["history"] = csr_row_topn(_allowed_columns(hist, allowed), cfg.n_history)
     if "repeat" in sources:
-        # count first, recency breaks ties (a fraction < 1); items bought once drop out (0)
-        ui = snap.ui_feats[_row_positions(snap, users)]
-        n_bought = np.nan_to_num(ui[:, _N_PURCHASES], nan=0.0)
-        since = np.nan_to_num(ui[:, _SINCE_PURCHASE], nan=np.inf)
-        rebought = hist.copy()
-        rebought.data = np.where(n_bought >= 2, n_bought + 1.0 / (2.0 + since), 0.0)
-        parts["repeat"] = csr_row_topn(_allowed_columns(rebought, allowed), cfg.n_repeat)
+        parts["repeat"] = bought_items(snap, users, cfg.n_repeat, min_purchases=2, allowed=allowed)
     if "covis" in sources:
         # seeds: the user's covis_seeds most recent items, weighted by recency
         recency = hist.copy()
@@ -328,6 +322,37 @@ def _allowed_columns(m: sp.csr_matrix, allowed: np.ndarray) -> sp.csr_matrix:
     out = m.tocsr(copy=True)
     out.data = out.data * allowed[out.indices]
     return out
+
+
+def bought_items(
+    snap: SnapshotArrays,
+    users: np.ndarray,
+    n: int,
+    min_purchases: int = 1,
+    allowed: np.ndarray | None = None,
+) -> SourceRows:
+    """The top-n items each of `users` bought at least `min_purchases` times before the cutoff
+    (and `allowed`): most bought first, then most recently bought, then by item; the score is
+    the purchase count. The buy-again order, as the `repeat` source and the baseline use it."""
+    entry = _row_positions(snap, users)
+    row = np.repeat(np.arange(len(users), dtype=np.int32), np.diff(snap.interactions.indptr)[users])
+    item = snap.interactions.indices[entry]
+    bought = np.nan_to_num(snap.ui_feats[entry, _N_PURCHASES], nan=0.0)
+    keep = bought >= min_purchases
+    if allowed is not None:
+        keep &= allowed[item]
+    row, item, entry, bought = row[keep], item[keep], entry[keep], bought[keep]
+    since = np.nan_to_num(snap.ui_feats[entry, _SINCE_PURCHASE], nan=np.inf)
+    order = np.lexsort((item, since, -bought, row))
+    row, item, bought = row[order], item[order], bought[order]
+    rank = positions_in_rows(row) + 1
+    top = rank <= n
+    return SourceRows(
+        row[top],
+        item[top].astype(np.int32),
+        rank[top].astype(np.float32),
+        bought[top].astype(np.float32),
+    )
 
 
 def _row_positions(snap: SnapshotArrays, users: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from pydantic.dataclasses import dataclass as config_dataclass
 from recpipe.tasks.candidates.candidate_sets import (
     SOURCES,
     CandidateConfig,
+    bought_items,
     candidate_set,
     global_top,
     item_lists,
@@ -32,7 +33,6 @@ from recpipe.tasks.features.ranking_labels import LabelSet
 from recpipe.tasks.features.snapshot_arrays import (
     ITEM_FEATURES,
     USER_FEATURES,
-    USER_ITEM_FEATURES,
     SnapshotArrays,
 )
 from recpipe.tasks.models.candidate_scoring import (
@@ -146,29 +146,12 @@ def baseline_lists(
     return out
 
 
-_N_PURCHASES = USER_ITEM_FEATURES.index("n_purchases")
-_SINCE_PURCHASE = USER_ITEM_FEATURES.index("days_since_last_purchase")
-
-
 def buy_again_lists(snap: SnapshotArrays, users: np.ndarray, k: int) -> np.ndarray:
     """(len(users), k) items each user bought before the cutoff, most bought first, then most
     recently bought; -1 where a user bought fewer than k items."""
-    indptr = snap.interactions.indptr
-    starts, lens = indptr[users], indptr[users + 1] - indptr[users]
-    row = np.repeat(np.arange(len(users)), lens)
-    entry = (
-        np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens)
-    )
-    bought = snap.ui_feats[entry, _N_PURCHASES]
-    keep = np.nan_to_num(bought) > 0
-    row, entry, bought = row[keep], entry[keep], bought[keep]
-    since = np.nan_to_num(snap.ui_feats[entry, _SINCE_PURCHASE], nan=np.inf)
-    order = np.lexsort((since, -bought, row))
-    row, items = row[order], snap.interactions.indices[entry[order]]
-    pos = positions_in_rows(row)
+    bought = bought_items(snap, users, k)
     lists = np.full((len(users), k), -1, dtype=np.int64)
-    top = pos < k
-    lists[row[top], pos[top]] = items[top]
+    lists[bought.row, bought.rank.astype(np.int64) - 1] = bought.item
     return lists
 
 
@@ -234,11 +217,7 @@ def offline_evaluation(
     res = EvaluationResult(n_users=n)
     n_pos = np.diff(truth.indptr).astype(float)
     for name, recs in lists.items():
-        prefix = "" if name == "ranker" else f"baseline.{name}."
-        res.metrics.update(_metrics(recs, truth, snap, prefix))
-        res.curves["ranker" if name == "ranker" else f"baseline.{name}"] = rm.metric_at_k_curve(
-            recs, truth, "ndcg", ks=(1, 2, 5, 10, 20, 50)
-        )
+        _score_list(res, name, recs, truth, snap)
     ok = n_pos > 0
     # recall of the whole (capped) set, and of its first 200 by best rank: one name in every run
     res.metrics["candidates.recall"] = float(np.mean(cand_hits["all"][ok] / n_pos[ok]))
@@ -286,6 +265,28 @@ def offline_evaluation(
     return res
 
 
+def _score_list(
+    res: EvaluationResult, name: str, recs: np.ndarray, truth: sp.csr_matrix, snap: SnapshotArrays
+) -> None:
+    """Metrics and the ndcg@K curve of one list into `res`: the ranker's unprefixed, a
+    baseline's under `baseline.<name>.`."""
+    key = "ranker" if name == "ranker" else f"baseline.{name}"
+    res.metrics.update(_metrics(recs, truth, snap, "" if name == "ranker" else f"{key}."))
+    res.curves[key] = rm.metric_at_k_curve(recs, truth, "ndcg", ks=(1, 2, 5, 10, 20, 50))
+
+
+def _evaluation_inputs(warehouse, snapshot: str, emb_path: str):
+    """Snapshot `snapshot`'s arrays, the saved ALS factors' view of it, and its labels."""
+    from recpipe.tasks.features.ranking_labels import label_set
+    from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
+    from recpipe.tasks.models.als_embeddings import ALSEmbeddings
+    from recpipe.tasks.models.candidate_scoring import embedding_view
+
+    snap = snapshot_arrays(warehouse, snapshot)
+    view = embedding_view(snap, ALSEmbeddings.load(emb_path))
+    return snap, view, label_set(warehouse, snapshot, snap.item_ids)
+
+
 def best_baseline(metrics: dict[str, float]) -> str:
     """The baseline with the highest ndcg_at_10 (the first of BASELINES on ties or NaN)."""
     scores = {
@@ -312,24 +313,14 @@ def baseline_evaluation(
     unprefixed (what the run serves) and `best_baseline` naming it."""
     import time
 
-    from recpipe.tasks.features.ranking_labels import label_set
-    from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
-    from recpipe.tasks.models.als_embeddings import ALSEmbeddings
-    from recpipe.tasks.models.candidate_scoring import embedding_view
-
     t0 = time.perf_counter()
-    snap = snapshot_arrays(warehouse, snapshot)
-    view = embedding_view(snap, ALSEmbeddings.load(emb_path))
-    labels = label_set(warehouse, snapshot, snap.item_ids)
+    snap, view, labels = _evaluation_inputs(warehouse, snapshot, emb_path)
     users, label_rows = evaluation_users(snap, labels, cfg)
     res = EvaluationResult(n_users=len(users))
     if len(users):
         truth = labels.truth[label_rows]
         for name, recs in baseline_lists(snap, view, users, cfg.k, cand_cfg).items():
-            res.metrics.update(_metrics(recs, truth, snap, f"baseline.{name}."))
-            res.curves[f"baseline.{name}"] = rm.metric_at_k_curve(
-                recs, truth, "ndcg", ks=(1, 2, 5, 10, 20, 50)
-            )
+            _score_list(res, name, recs, truth, snap)
         res.best_baseline = best_baseline(res.metrics)
         prefix = f"baseline.{res.best_baseline}."
         res.metrics.update(
@@ -354,17 +345,9 @@ def model_evaluation(
 
     import lightgbm as lgb
 
-    from recpipe.tasks.features.ranking_labels import label_set
-    from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
-    from recpipe.tasks.models.als_embeddings import ALSEmbeddings
-    from recpipe.tasks.models.candidate_scoring import embedding_view
-
     t0 = time.perf_counter()
-    snap = snapshot_arrays(warehouse, snapshot)
-    view = embedding_view(snap, ALSEmbeddings.load(emb_path))
+    snap, view, labels = _evaluation_inputs(warehouse, snapshot, emb_path)
     booster = lgb.Booster(model_file=str(booster_path))
-    res = offline_evaluation(
-        snap, view, label_set(warehouse, snapshot, snap.item_ids), booster, cand_cfg, cfg
-    )
+    res = offline_evaluation(snap, view, labels, booster, cand_cfg, cfg)
     res.metrics["timing.evaluation_seconds"] = time.perf_counter() - t0
     return res
