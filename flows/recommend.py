@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
-from recpipe.configs import feature_config, recommend_config, settings_for
+from recpipe.configs import feature_config, recommend_config, settings_for, shard_runner
 from recpipe.flows.data_dir_writer import one_writer
 from recpipe.flows.run_reports import failure_report
 from recpipe.flows.shard_runners import (
@@ -46,7 +46,8 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
         settings.models_dir / "scoring",
     )
     exclude = exclusion_list_task(params.exclude_items_file)
-    workers = scoring_workers(params.workers)
+    runner, dask_address = shard_runner(params, settings)
+    workers = scoring_workers(params.workers, runner)
     cfg = recommend_config(
         params, exclude, threads=threads_per_worker(workers), candidates=model.candidates
     )
@@ -74,6 +75,8 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
                 }
                 for shard in range(n_shards)
             ],
+            runner,
+            dask_address,
         )
         published = checked_version_task(
             recs_dir,
@@ -94,6 +97,7 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
         as_of,
         scoring_seconds,
         workers,
+        runner,
     )
     markdown_artifact_task("recommendations", summary.markdown, "published recommendation version")
     print(summary.markdown)

@@ -1,10 +1,17 @@
 """Task runners that score user shards in parallel.
 
-`workers` > 1 runs shards in that many worker processes (each with `cpu_count // workers`
-threads for LightGBM and the MF search); 1 scores them one after another in the flow's
-process. Worker processes report to the flow's Prefect API: a configured one
-(`PREFECT_API_URL`) they inherit; with the local temporary server they are pointed at this
-process's server, so they do not each start their own on the same SQLite file.
+Three runners (`runner`): `local` scores shards one after another in the flow's process;
+`processes` (the default) runs them in `workers` worker processes on this machine (each with
+`cpu_count // workers` threads for LightGBM and the MF search; 1 worker = `local`); `dask`
+submits them to a Dask cluster: the one at `dask_address` (`tcp://host:8786`), else a
+`LocalCluster` of `workers` single-threaded worker processes started for the fan-out. Every
+shard task loads the compiled ranker and the MF factors from their files, never from the
+parent's memory, so a Dask worker on another machine needs the data directory at the same
+path (a shared mount) and the same recpipe install.
+
+Worker processes report to the flow's Prefect API: a configured one (`PREFECT_API_URL`) they
+inherit; with the local temporary server they are pointed at this process's server, so they
+do not each start their own on the same SQLite file.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ import time
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-from recpipe.settings import LOG_FORMAT
+from recpipe.settings import LOG_FORMAT, Runner
 
 
-def scoring_workers(requested: int) -> int:
-    """Worker processes for `requested` (0 = one per CPU core)."""
+def scoring_workers(requested: int, runner: Runner = "processes") -> int:
+    """Worker processes for `requested` (0 = one per CPU core); 1 for the `local` runner."""
+    if runner == "local":
+        return 1
     return requested if requested > 0 else max(1, os.cpu_count() or 1)
 
 
@@ -40,9 +49,29 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(workers, 1))
 
 
-def shard_task_runner(workers: int) -> TaskRunner:
-    """A runner for shard tasks: processes when `workers` > 1, else the flow's own process."""
-    if workers <= 1:
+def shard_task_runner(
+    workers: int, runner: Runner = "processes", dask_address: str | None = None
+) -> TaskRunner:
+    """A runner for shard tasks: see the module's docstring."""
+    if runner == "dask":
+        _share_local_api()
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # for worker processes
+        from prefect_dask import DaskTaskRunner
+
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):  # the scheduler and nannies
+            logging.getLogger("distributed").setLevel(logging.WARNING)
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": max(1, workers),
+                "threads_per_worker": 1,  # one shard at a time; its own threads score it
+                "processes": True,
+                "dashboard_address": None,
+            }
+        )
+    if runner == "local" or workers <= 1:
         return ThreadPoolTaskRunner(max_workers=1)
     _share_local_api()
     return ProcessPoolTaskRunner(
@@ -50,17 +79,26 @@ def shard_task_runner(workers: int) -> TaskRunner:
     )
 
 
-def scored_shards(shard_task, workers: int, shard_kwargs: list[dict]) -> tuple[list, float]:
-    """Run `shard_task` once per shard (keyword arguments in `shard_kwargs`) on a runner of
-    `workers` processes; the results in shard order and the wall seconds of the whole fan-out
-    (worker start-up included). The first failing shard's error is raised."""
+def scored_shards(
+    shard_task,
+    workers: int,
+    shard_kwargs: list[dict],
+    runner: Runner = "processes",
+    dask_address: str | None = None,
+) -> tuple[list, float]:
+    """Run `shard_task` once per shard (keyword arguments in `shard_kwargs`) on the `runner`
+    with `workers` processes; the results in shard order and the wall seconds of the whole
+    fan-out (worker start-up included). The first failing shard's error is raised."""
     started = time.perf_counter()
-    with shard_task_runner(workers) as runner:
+    with shard_task_runner(workers, runner, dask_address) as task_runner:
+        if runner == "dask":  # shard logs reach the workers' stderr like the pool's do
+            task_runner.client.run(_dask_worker_logging, logging.getLogger().level)
+        futures = []
         try:
-            futures = [runner.submit(shard_task, kwargs) for kwargs in shard_kwargs]
+            futures.extend(task_runner.submit(shard_task, kwargs) for kwargs in shard_kwargs)
             results = [_result(f) for f in futures]
         except BaseException:  # a failed shard or an interrupt: no worker goes on writing
-            _stop_workers(runner)
+            _stop_workers(task_runner, futures)
             raise
     return results, time.perf_counter() - started
 
@@ -74,8 +112,13 @@ def _result(future, poll_seconds: float = 0.5):
     return future.result()
 
 
-def _stop_workers(runner: TaskRunner) -> None:
-    """Terminate a process runner's workers (queued shards are cancelled by its exit)."""
+def _stop_workers(runner: TaskRunner, futures: list) -> None:
+    """Terminate a process runner's workers (queued shards are cancelled by its exit); on Dask,
+    cancel the shards' futures (a local cluster's workers then stop with the runner's exit)."""
+    if getattr(runner, "_client", None) is not None:
+        for future in futures:
+            future.wrapped_future.cancel(force=True)
+        return
     executor = getattr(runner, "_executor", None)
     processes = getattr(executor, "_processes", None) or {}
     for process in list(processes.values()):
@@ -87,6 +130,12 @@ def _worker_logging(level: int) -> None:
     die with it."""
     logging.basicConfig(level=level, format=LOG_FORMAT)
     _die_with_parent(os.getppid())
+
+
+def _dask_worker_logging(level: int) -> None:
+    """`recpipe.*` lines at the flow's level on a Dask worker's stderr (run on each worker)."""
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    logging.getLogger("recpipe").setLevel(level)
 
 
 def _die_with_parent(parent: int, poll_seconds: float = 0.5) -> None:

@@ -121,7 +121,7 @@ def prepare(data_dir: Path | None, writes: bool = True) -> Settings:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "recpipe")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    for noisy in ("great_expectations", "alembic", "httpx", "mlflow", "urllib3"):
+    for noisy in ("great_expectations", "alembic", "httpx", "mlflow", "urllib3", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return settings
 
@@ -362,6 +362,21 @@ Workers = Annotated[
     int | None,
     typer.Option(help="Processes scoring shards in parallel (default 0 = one per core)."),
 ]
+ScoringRunner = Annotated[
+    str | None,
+    typer.Option(
+        "--runner",
+        help="Where shards are scored: local, processes or dask (default RECPIPE_RUNNER or "
+        "processes).",
+    ),
+]
+DaskAddress = Annotated[
+    str | None,
+    typer.Option(
+        help="Dask scheduler (tcp://host:8786) for --runner dask (default RECPIPE_DASK_ADDRESS, "
+        "else a local cluster of --workers processes)."
+    ),
+]
 ExploreShare = Annotated[
     float | None, typer.Option(help="Share of exploration slots, 0 disables (default 0.1).")
 ]
@@ -416,8 +431,8 @@ def _train_values(horizon_days, factors, iterations, n_estimators, experiment, f
 
 
 def _recommend_values(
-    top_k, n_shards, shard_users, workers, explore_share, repurchase, category_cap,
-    exclude_items, allow_shrink, model_version=None,
+    top_k, n_shards, shard_users, workers, runner, dask_address, explore_share, repurchase,
+    category_cap, exclude_items, allow_shrink, model_version=None,
 ):  # fmt: skip
     """The recommendation options given, as RecommendParams values."""
     return given(
@@ -426,6 +441,8 @@ def _recommend_values(
         n_shards=n_shards,
         shard_users=shard_users,
         workers=workers,
+        runner=runner,
+        dask_address=dask_address,
         explore_share=explore_share,
         repurchase=repurchase,
         category_cap=category_cap,
@@ -480,6 +497,8 @@ def recommend(
     n_shards: NShards = None,
     shard_users: ShardUsers = None,
     workers: Workers = None,
+    runner: ScoringRunner = None,
+    dask_address: DaskAddress = None,
     explore_share: ExploreShare = None,
     repurchase: Repurchase = None,
     category_cap: CategoryCap = None,
@@ -495,8 +514,8 @@ def recommend(
         data_dir=str(settings.data_path),
         as_of=as_of,
         **_recommend_values(
-            top_k, n_shards, shard_users, workers, explore_share, repurchase, category_cap,
-            exclude_items, allow_shrink, model_version,
+            top_k, n_shards, shard_users, workers, runner, dask_address, explore_share,
+            repurchase, category_cap, exclude_items, allow_shrink, model_version,
         ),
     )  # fmt: skip
     existing_file(exclude_items, "--exclude-items")
@@ -546,6 +565,8 @@ def run(
     n_shards: NShards = None,
     shard_users: ShardUsers = None,
     workers: Workers = None,
+    runner: ScoringRunner = None,
+    dask_address: DaskAddress = None,
     explore_share: ExploreShare = None,
     repurchase: Repurchase = None,
     category_cap: CategoryCap = None,
@@ -565,8 +586,8 @@ def run(
         horizon_days, factors, iterations, n_estimators, experiment, force_promote
     )
     recommend_values = _recommend_values(
-        top_k, n_shards, shard_users, workers, explore_share, repurchase, category_cap,
-        exclude_items, allow_shrink,
+        top_k, n_shards, shard_users, workers, runner, dask_address, explore_share,
+        repurchase, category_cap, exclude_items, allow_shrink,
     )  # fmt: skip
     values = _merged(values, overrides | {"train": train_values, "recommend": recommend_values})
     if not values.get("events"):

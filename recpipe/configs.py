@@ -32,6 +32,12 @@ def ingest_settings(params: IngestParams) -> Settings:
     return load_settings(**given)
 
 
+def shard_runner(params: RecommendParams, settings: Settings) -> tuple[str, str | None]:
+    """Where a run scores its shards: its `runner` and `dask_address` parameters over the
+    `RECPIPE_RUNNER` / `RECPIPE_DASK_ADDRESS` settings."""
+    return params.runner or settings.runner, params.dask_address or settings.dask_address
+
+
 def feature_config(settings: Settings) -> FeatureConfig:
     """Feature windows and weights: pipeline-wide, the same for every snapshot and flow."""
     given = (

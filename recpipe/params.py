@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic.fields import FieldInfo
 
+from recpipe.settings import Runner
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig
 from recpipe.tasks.evaluation.offline_evaluation import EvalConfig
 from recpipe.tasks.models.als_embeddings import ALSParams
@@ -172,6 +173,16 @@ class RecommendParams(BaseModel):
         le=256,
         description="Processes scoring shards in parallel; 0 = one per CPU core, "
         "1 = score in the flow's own process.",
+    )
+    runner: Runner | None = Field(
+        None,
+        description="Where shards are scored: local, processes or dask "
+        "(default RECPIPE_RUNNER or processes).",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Dask scheduler address (tcp://host:8786) for the dask runner (default "
+        "RECPIPE_DASK_ADDRESS, else a local cluster of `workers` processes).",
     )
     cold_max_events: int = same_as(RecommendConfig, "cold_max_events")
     repurchase: Repurchase = same_as(RecommendConfig, "repurchase")

@@ -11,6 +11,7 @@ import math
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,8 @@ from recpipe.contract import DEFAULT_EVENT_WEIGHTS
 from recpipe.errors import InputError
 
 LOG_FORMAT = "%(asctime)s %(name)s %(message)s"  # the CLI's and its worker processes' log lines
+
+Runner = Literal["local", "processes", "dask"]  # where scoring shards run (flows/shard_runners)
 
 
 class Settings(BaseSettings):
@@ -57,6 +60,16 @@ class Settings(BaseSettings):
         description="Source event-type values renamed before the checks (matched lower-cased "
         'and trimmed), e.g. {"transaction": "purchase", "addtocart": "cart"}; values not '
         "listed keep their name.",
+    )
+    runner: Runner = Field(
+        "processes",
+        description="Where scoring shards run: local (the flow's own process), processes (a "
+        "pool of `workers` processes on this machine) or dask (a Dask cluster).",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Scheduler of an existing Dask cluster (tcp://host:8786) for the dask "
+        "runner; default a LocalCluster of `workers` processes started for the run.",
     )
     lock_wait_seconds: float = Field(
         0,

@@ -48,6 +48,7 @@ def recommend_summary(
     as_of: datetime,
     scoring_seconds: float,
     workers: int,
+    runner: str = "processes",
 ) -> RecommendSummary:
     """Sum the shards' rows (in total and by source) and describe the published version."""
     n_rows = sum(r.n_rows for r in shards)
@@ -60,7 +61,7 @@ def recommend_summary(
         f"(run {model.run_id}), as of {as_of.isoformat()}\n\n{scope.n_users:,} users, {n_rows:,} rows, "
         f"K={scope.k}; rows by source: {by_source}\n\nscoring {scoring_seconds:.1f}s = "
         f"{scope.n_users / max(scoring_seconds, 1e-9):,.0f} users/s ({len(shards)} shards, {workers} "
-        f"worker{'s' if workers > 1 else ''})\n\npath: {published.path}"
+        f"worker{'s' if workers > 1 else ''}, {runner} runner)\n\npath: {published.path}"
     )
     return RecommendSummary(
         published.version,

@@ -108,6 +108,41 @@ def test_worker_processes_and_one_process_publish_the_same_table(data):
 
 
 @slow
+def test_a_two_worker_dask_cluster_publishes_the_same_table_as_one_process(data, tmp_path):
+    """The recommend flow with `runner=dask` on a 2-worker cluster (processes, as a real
+    cluster's workers are) publishes exactly the rows that scoring in one process publishes;
+    the shards ran on the cluster's workers, which loaded the model from its files."""
+    import distributed
+    from distributed.diagnostics.task_stream import TaskStreamPlugin
+
+    from recpipe.flows.recommend import recommend_flow
+    from recpipe.params import RecommendParams
+
+    run_recommend(data)  # in the flow's own process
+    _, inline = published_rows(data)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+    ):
+        stream = TaskStreamPlugin(cluster.scheduler)  # what the scheduler ran, and where
+        cluster.scheduler.add_plugin(stream)
+        result = recommend_flow(
+            RecommendParams(
+                data_dir=str(data), n_shards=3, workers=2, runner="dask",
+                dask_address=cluster.scheduler_address,
+            )
+        )  # fmt: skip
+        ran = stream.collect()
+    _, on_dask = published_rows(data)
+    assert result["n_shards"] == 3
+    assert len(ran) == 3  # one task per shard, on the cluster
+    assert len({t["worker"] for t in ran}) == 2
+    keep = ["user_id", "rank", "item_id", "score", "source", "propensity", "model_version"]
+    pd.testing.assert_frame_equal(on_dask[keep], inline[keep])
+
+
+@slow
 def test_failing_shard_keeps_previous_version(data, monkeypatch):
     before = state(data)
     real, calls, parts_seen = scoring.recommend_batch, [], []
