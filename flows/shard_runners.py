@@ -25,6 +25,17 @@ import time
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from recpipe.settings import LOG_FORMAT, Runner
+from recpipe.tasks.common.stage_timings import stage
+
+
+# A LocalCluster's workers score like the process pool's: without the nanny's default
+# MALLOC_TRIM_THRESHOLD_=65536, which hands freed memory back to the kernel at once, so each
+# batch's large numpy temporaries are page-faulted in again, and without the statistical
+# profiler, which samples every thread's stack every 10 ms under the GIL.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ": {},
+    "distributed.worker.profile.enabled": False,
+}
 
 
 def scoring_workers(requested: int, runner: Runner = "processes") -> int:
@@ -63,6 +74,9 @@ def shard_task_runner(
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
+        import dask
+
+        dask.config.set(LOCAL_CLUSTER_CONFIG)
         return DaskTaskRunner(
             cluster_kwargs={
                 "n_workers": max(1, workers),
@@ -90,7 +104,10 @@ def scored_shards(
     with `workers` processes; the results in shard order and the wall seconds of the whole
     fan-out (worker start-up included). The first failing shard's error is raised."""
     started = time.perf_counter()
-    with shard_task_runner(workers, runner, dask_address) as task_runner:
+    with (
+        stage("scoring", part=runner),
+        shard_task_runner(workers, runner, dask_address) as task_runner,
+    ):
         if runner == "dask":  # shard logs reach the workers' stderr like the pool's do
             task_runner.client.run(_dask_worker_logging, logging.getLogger().level)
         futures = []

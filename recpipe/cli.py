@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -595,7 +596,7 @@ def run(
     _run_pipeline(settings, RunParams.model_validate(values), wait)
 
 
-def _run_pipeline(settings: Settings, params, wait: float | None) -> None:
+def _run_pipeline(settings: Settings, params, wait: float | None) -> dict:
     """Check the run's inputs, run the pipeline flow as the data directory's writer, print the
     summary (`run` and `demo`)."""
     from recpipe.configs import ingest_settings
@@ -608,6 +609,7 @@ def _run_pipeline(settings: Settings, params, wait: float | None) -> None:
         run_flow = flow_of("pipeline", "run_flow")
         result = run_flow(params)
     typer.echo(_run_summary(result, settings))
+    return result
 
 
 def _config_values(path: Path | None) -> dict:
@@ -652,6 +654,63 @@ def demo(
         users=str(shop / "users.parquet"),
     )
     _run_pipeline(settings, params, wait=None)
+
+
+@app.command()
+@command
+def bench(
+    preset: Annotated[
+        str, typer.Option(help="Synthetic shop preset: tiny, small, demo, medium or large.")
+    ] = "medium",
+    out: Annotated[
+        Path, typer.Option(help="Benchmark directory: the shop (kept), data (wiped), reports.")
+    ] = Path("bench-out"),
+    workers: Workers = None,
+    runner: ScoringRunner = None,
+    floors: Annotated[
+        bool, typer.Option(help="Also time each stage's floor on the same data.")
+    ] = True,
+    mlflow: Annotated[
+        bool, typer.Option(help="Log the stage timings as metrics of the run's MLflow run.")
+    ] = True,
+) -> None:
+    """Run the whole pipeline once on a generated shop (generated into OUT on first use) and
+    report each stage's wall time, CPU time, peak RSS and rows against its floor: OUT/bench.md,
+    bench.json, bench.png, and `bench.*` metrics of the training run."""
+    out = Path(out).expanduser().resolve()
+    data_dir = out / preset / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)  # a fresh data directory: ingest to publish
+    settings = prepare(data_dir)
+    from recpipe.params import ALSParams, CandidateConfig, RunParams
+    from recpipe.tasks.benchmark.pipeline_benchmark import benchmark_shop, pipeline_benchmark
+    from recpipe.tasks.benchmark.stage_metrics import log_stage_metrics
+
+    shop = benchmark_shop(out / preset / "shop", preset)
+    params = RunParams(
+        events=str(shop / "events"),
+        items=str(shop / "items.parquet"),
+        users=str(shop / "users.parquet"),
+        recommend=given(workers=workers, runner=runner),
+    )
+    als = ALSParams()
+    result = pipeline_benchmark(
+        lambda: _run_pipeline(settings, params, wait=None),
+        data_dir,
+        out / preset,
+        preset,
+        factors=als.factors,
+        iterations=als.iterations,
+        n_mf=CandidateConfig().n_mf,
+        workers=workers or 0,
+        floors=floors,
+    )
+    if mlflow and result.totals.get("run_id"):
+        log_stage_metrics(
+            settings.tracking_uri, result.totals["run_id"], result.rows, result.totals
+        )
+    typer.echo("")
+    typer.echo(result.markdown)
+    typer.echo(f"reports: {', '.join(str(p) for p in result.paths.values())}")
 
 
 @app.command()

@@ -28,6 +28,7 @@ from recpipe.tasks.candidates.candidate_sets import (
     mf_topn,
 )
 from recpipe.tasks.common.row_order import positions_in_rows, row_value_order
+from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.evaluation import ranking_metrics as rm
 from recpipe.tasks.features.ranking_labels import LabelSet
 from recpipe.tasks.features.snapshot_arrays import (
@@ -346,8 +347,10 @@ def model_evaluation(
     import lightgbm as lgb
 
     t0 = time.perf_counter()
-    snap, view, labels = _evaluation_inputs(warehouse, snapshot, emb_path)
-    booster = lgb.Booster(model_file=str(booster_path))
-    res = offline_evaluation(snap, view, labels, booster, cand_cfg, cfg)
+    with stage("evaluation", part=snapshot) as st:
+        snap, view, labels = _evaluation_inputs(warehouse, snapshot, emb_path)
+        booster = lgb.Booster(model_file=str(booster_path))
+        res = offline_evaluation(snap, view, labels, booster, cand_cfg, cfg)
+        st.rows_in = res.n_users
     res.metrics["timing.evaluation_seconds"] = time.perf_counter() - t0
     return res

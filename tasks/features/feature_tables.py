@@ -18,6 +18,7 @@ from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
 
 from recpipe.tasks.common.sql_files import create_table
+from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.ingest import event_lake
 
 logger = logging.getLogger(__name__)
@@ -121,9 +122,13 @@ def events_asof(con: duckdb.DuckDBPyConnection, as_of: datetime, cfg: FeatureCon
         "session_gap_minutes": int(cfg.session_gap_minutes),
     }
     t0 = time.perf_counter()
-    n = create_table(con, "events_asof", "staging/events_asof", params, temp=True)
+    with stage("features.events_asof") as st:
+        n = st.rows_out = create_table(con, "events_asof", "staging/events_asof", params, temp=True)
     t1 = time.perf_counter()
-    pairs = create_table(con, "user_items_asof", "staging/user_items_asof", temp=True)
+    with stage("features.user_items_asof", rows_in=n) as st:
+        pairs = st.rows_out = create_table(
+            con, "user_items_asof", "staging/user_items_asof", temp=True
+        )
     logger.info(
         "events_asof: %d rows in %.1fs; user_items_asof: %d rows in %.1fs",
         n,
@@ -158,7 +163,10 @@ def feature_tables(
         "top_n": int(cfg.covis_top_n),
         "max_session_items": int(cfg.max_session_items),
     }
-    with duckdb.connect(str(warehouse), config=DUCKDB_CONFIG) as con:
+    with (
+        stage("features", part=snapshot),
+        duckdb.connect(str(warehouse), config=DUCKDB_CONFIG) as con,
+    ):
         attach_lake(con, lake_dir)
         t0 = time.perf_counter()
         result.rows["events_asof"] = events_asof(con, as_of, cfg)
@@ -166,7 +174,10 @@ def feature_tables(
         con.execute(f"create schema if not exists {snapshot}")
         for name in tables:
             t0 = time.perf_counter()
-            result.rows[name] = create_table(con, f"{snapshot}.{name}", f"features/{name}", params)
+            with stage(f"features.{name}", part=snapshot) as st:
+                result.rows[name] = st.rows_out = create_table(
+                    con, f"{snapshot}.{name}", f"features/{name}", params
+                )
             result.seconds[name] = time.perf_counter() - t0
             logger.info(
                 "%s.%s: %d rows in %.1fs", snapshot, name, result.rows[name], result.seconds[name]

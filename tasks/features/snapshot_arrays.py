@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.features.feature_tables import SNAPSHOTS
 from recpipe.tasks.features.interaction_matrix import InteractionMatrix
 
@@ -192,6 +193,19 @@ def _ordered_csr(
 
 
 def snapshot_arrays(
+    warehouse: Path,
+    snapshot: str,
+    extra_user_ids: np.ndarray | None = None,
+    shard: tuple[int, int] | None = None,
+) -> SnapshotArrays:
+    """Load snapshot `snapshot` of `warehouse` (see `_snapshot_arrays`)."""
+    with stage("snapshot_arrays", part=snapshot) as st:
+        snap = _snapshot_arrays(warehouse, snapshot, extra_user_ids, shard)
+        st.rows_out = int(snap.n_users)
+    return snap
+
+
+def _snapshot_arrays(
     warehouse: Path,
     snapshot: str,
     extra_user_ids: np.ndarray | None = None,

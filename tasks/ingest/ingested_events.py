@@ -28,6 +28,7 @@ from recpipe.errors import IngestError
 from recpipe.settings import Settings
 from recpipe.tasks.common.expectation_suites import SuiteResult, validate_frame
 from recpipe.tasks.common.sql_files import create_table
+from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.ingest import event_lake, staging_owners
 
 MAX_BAD_ROW_SHARE: float = Settings.model_fields["max_bad_row_share"].default
@@ -177,7 +178,7 @@ class _SuiteRuns:
     ) -> None:
         """Queue `suite` on `frame` for job `n`; `failure` words the IngestError if it fails."""
         self._runs.append(
-            (n, report, self._pool.submit(validate_frame, frame, suite, parameters), failure)
+            (n, report, self._pool.submit(_validated, frame, suite, parameters), failure)
         )
 
     def collect(self, before: int | None = None) -> None:
@@ -192,6 +193,11 @@ class _SuiteRuns:
     def close(self) -> None:
         """Drop queued runs; a run in progress finishes in the background."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _validated(frame: pd.DataFrame, suite: str, parameters: dict | None) -> SuiteResult:
+    with stage("validation", rows_in=len(frame), part=suite, thread=True):
+        return validate_frame(frame, suite, parameters)
 
 
 def source_files(spec: str | Path) -> list[Path]:
@@ -688,6 +694,37 @@ def ingested_events(
     file-level failure. Event timestamps later than `now` (UTC, default the clock) + 5 min
     are quarantined as `ts_in_future`.
     """
+    with stage("ingest") as st:
+        summary = _ingested_events(
+            events,
+            lake_dir,
+            event_types,
+            items=items,
+            users=users,
+            max_bad_row_share=max_bad_row_share,
+            min_ts=min_ts,
+            event_map=event_map,
+            now=now,
+            gx_sample_rows=gx_sample_rows,
+            reports_dir=reports_dir,
+        )
+        st.rows_in, st.rows_out = summary.rows_in, summary.rows_landed
+    return summary
+
+
+def _ingested_events(
+    events: str | Path | None,
+    lake_dir: Path,
+    event_types: list[str],
+    items: str | Path | None = None,
+    users: str | Path | None = None,
+    max_bad_row_share: float = MAX_BAD_ROW_SHARE,
+    min_ts: datetime = MIN_TS,
+    event_map: dict[str, str] | None = None,
+    now: datetime | None = None,
+    gx_sample_rows: int = 200_000,
+    reports_dir: Path | None = None,
+) -> IngestSummary:
     lake_dir = Path(lake_dir)
     event_lake.remove_orphans(lake_dir)
     manifest = event_lake.read_manifest(lake_dir)

@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, Field
 
+from recpipe.tasks.common.stage_timings import stage
+
 logger = logging.getLogger(__name__)
 
 
@@ -199,7 +201,9 @@ def als_embeddings_file(
     from recpipe.tasks.features.snapshot_arrays import snapshot_matrix
 
     t0 = time.perf_counter()
-    m = snapshot_matrix(warehouse, snapshot)
+    with stage("matrix", part=snapshot) as st:
+        m = snapshot_matrix(warehouse, snapshot)
+        st.rows_out = int(m.matrix.nnz)
     warm = warm_start_path is not None and warm_start_iterations > 0
     emb = ALSEmbeddings(
         factors=factors,
@@ -208,12 +212,13 @@ def als_embeddings_file(
         alpha=alpha,
         random_state=seed,
     )
-    emb.fit(
-        m.matrix,
-        m.user_ids,
-        m.item_ids,
-        init=ALSEmbeddings.load(Path(warm_start_path)) if warm else None,
-    )
+    with stage("als", rows_in=int(m.matrix.nnz), part=snapshot):
+        emb.fit(
+            m.matrix,
+            m.user_ids,
+            m.item_ids,
+            init=ALSEmbeddings.load(Path(warm_start_path)) if warm else None,
+        )
     emb.save(Path(out_path))
     seconds = time.perf_counter() - t0
     logger.info(

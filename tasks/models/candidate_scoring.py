@@ -21,6 +21,7 @@ from recpipe.tasks.candidates.candidate_sets import (
 )
 from recpipe.tasks.candidates.ranker_features import ranker_features
 from recpipe.tasks.common.row_order import positions_in_rows, row_value_order
+from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.features.snapshot_arrays import SnapshotArrays
 from recpipe.tasks.models.als_embeddings import ALSEmbeddings, aligned_item_factors
 
@@ -77,12 +78,16 @@ def scored_candidates(
 ) -> ScoredCandidates:
     """Candidates and their features for `users`; ranker scores when a booster is given.
     `lists`: the snapshot's `item_lists`, when the caller keeps them across batches."""
-    uv = view.user_vecs(snap, users, num_threads)
-    cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed, lists=lists)
-    feats = ranker_features(snap, cands, uv, view.item_vecs, drift_boost=drift_boost)
+    with stage("candidates", rows_in=len(users)) as st:
+        uv = view.user_vecs(snap, users, num_threads)
+        cands = candidate_set(snap, users, uv, view.item_vecs, cfg, allowed=allowed, lists=lists)
+        st.rows_out = len(cands.row)
+    with stage("candidate_features", rows_in=len(cands.row)):
+        feats = ranker_features(snap, cands, uv, view.item_vecs, drift_boost=drift_boost)
     scores = None
     if booster is not None:
-        scores = booster.predict(feats.X, num_iteration=num_iteration, num_threads=num_threads)
+        with stage("ranker_predict", rows_in=len(feats.X)):
+            scores = booster.predict(feats.X, num_iteration=num_iteration, num_threads=num_threads)
     return ScoredCandidates(cands=cands, X=feats.X, scores=scores, user_vecs=uv)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from recpipe.tasks.common.stage_timings import stage
+
 logger = logging.getLogger(__name__)
 
 
@@ -171,7 +173,8 @@ def ranker_model_file(training_set_path: str, params: dict, seed: int, out_path:
     t0 = time.perf_counter()
     ts = TrainingSet.load(Path(training_set_path))
     (X, y, g), (Xv, yv, gv) = ts.split()
-    model = LambdaRanker(random_state=seed, **params).fit(X, y, g, ts.names, Xv, yv, gv)
+    with stage("ranker", rows_in=len(y) + len(yv)):
+        model = LambdaRanker(random_state=seed, **params).fit(X, y, g, ts.names, Xv, yv, gv)
     model.save(Path(out_path))
     names, gains = model.importance()
     seconds = time.perf_counter() - t0

@@ -18,6 +18,7 @@ from recpipe.errors import TrainingDataError
 from recpipe.tasks.candidates.candidate_sets import CandidateConfig, item_lists
 from recpipe.tasks.candidates.ranker_features import FEATURE_NAMES
 from recpipe.tasks.common.row_order import positions_in_rows
+from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.features.ranking_labels import LabelSet
 from recpipe.tasks.features.snapshot_arrays import SnapshotArrays
 from recpipe.tasks.models.candidate_scoring import EmbeddingView, scored_candidates
@@ -140,6 +141,23 @@ def ranker_training_set_file(
     """Build the training set of each snapshot in `snapshots` (features) and its labels, with
     the ALS factors in `emb_paths` (one per snapshot, same order), stack them and save to
     `out_path`; at most `max_users` labelled users per snapshot."""
+    with stage("training_set") as st:
+        result = _training_set_file(
+            warehouse, snapshots, emb_paths, cand_cfg, max_users, seed, out_path
+        )
+        st.rows_out = result.n_rows
+    return result
+
+
+def _training_set_file(
+    warehouse: Path,
+    snapshots: list[str],
+    emb_paths: list[str],
+    cand_cfg: CandidateConfig,
+    max_users: int,
+    seed: int,
+    out_path: str,
+) -> TrainingSetFile:
     import time
 
     from recpipe.tasks.features.ranking_labels import label_set

@@ -34,6 +34,7 @@ from recpipe.errors import PublishError
 from recpipe.tasks.common.expectation_suites import SuiteResult, validate_frame
 from recpipe.tasks.common.processes import pid_alive
 from recpipe.tasks.common.sql_files import query
+from recpipe.tasks.common.stage_timings import stage
 
 logger = logging.getLogger(__name__)
 POINTER = "CURRENT"
@@ -299,11 +300,13 @@ def checked_version(
     """Check `version` (its size against the current one, then the recommendations suite) and
     publish it only if every check passes (raises `PublishError` naming the failures
     otherwise)."""
-    size_guard(recs_dir, version, allow_shrink)
-    checks = recommendation_checks(recs_dir, version, blocked_items, k, n_users)
+    with stage("publish_checks", rows_in=n_users):
+        size_guard(recs_dir, version, allow_shrink)
+        checks = recommendation_checks(recs_dir, version, blocked_items, k, n_users)
     if not checks.success:
         raise PublishError(
             f"version {version} failed its checks, previous version stays current: "
             f"{checks.failures()}"
         )
-    return published_version(recs_dir, version, warehouse, retention)
+    with stage("publish", rows_in=n_users):
+        return published_version(recs_dir, version, warehouse, retention)

@@ -40,6 +40,7 @@ from recpipe.tasks.candidates.candidate_sets import (
 )
 from recpipe.tasks.candidates.ranker_features import FEATURE_NAMES
 from recpipe.tasks.common.row_order import positions_in_rows
+from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.evaluation.offline_evaluation import baseline_lists
 from recpipe.tasks.features.snapshot_arrays import (
     ITEM_FEATURES,
@@ -480,6 +481,29 @@ def user_recommendations(
     `ranker_lib` is the booster compiled to native code (same scores, faster); without it the
     LightGBM booster scores. `baseline` (with an empty `booster_path`) serves that baseline's
     lists instead of a ranker's (a model version registered when no ranker could be trained)."""
+    with stage("scoring_shard", part=str(shard)) as st:
+        result = _shard_recommendations(
+            warehouse, shard, n_shards, booster_path, mf_path, cfg, model_version, run_id,
+            generated_at, out_path, ranker_lib, baseline,
+        )  # fmt: skip
+        st.rows_in, st.rows_out = result.n_users, result.n_rows
+    return result
+
+
+def _shard_recommendations(
+    warehouse: Path,
+    shard: int,
+    n_shards: int,
+    booster_path: str,
+    mf_path: str,
+    cfg: RecommendConfig,
+    model_version: str,
+    run_id: str,
+    generated_at: datetime,
+    out_path: str,
+    ranker_lib: str | None,
+    baseline: str | None,
+) -> ShardResult:
     t0 = time.perf_counter()
     snap = snapshot_arrays(warehouse, "serve", shard=(shard, n_shards))
     view = embedding_view(snap, ALSEmbeddings.load(mf_path))

@@ -1,0 +1,130 @@
+"""The floors of `recpipe bench`: the least work each heavy stage does, timed alone on the same
+data, so a stage is read as a ratio to its floor (which holds on a noisy machine).
+
+- `scan`: one DuckDB scan of the lake's events (every column read once);
+- `csr`: the weighted user x item CSR matrix of the train snapshot, from its pairs in memory;
+- `als`: an `implicit` ALS fit alone on that matrix, with the run's factors and sweeps;
+- `mf_topn`: exact MF top-N for every served user over every item (implicit's threaded top-k);
+- `predict`: the served ranker (compiled when the run compiled it) over as many rows as
+  scoring ranked, one thread per worker as scoring runs it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import scipy.sparse as sp
+
+from recpipe.tasks.features.feature_tables import attach_lake
+
+
+@dataclass
+class Floor:
+    name: str
+    wall_s: float
+    cpu_s: float
+    rows: int
+    what: str
+
+
+def _timed(name: str, what: str, fn) -> Floor:
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    rows = fn()
+    return Floor(name, time.perf_counter() - wall0, time.process_time() - cpu0, int(rows), what)
+
+
+def scan_floor(lake_dir: Path) -> Floor:
+    def scan() -> int:
+        with duckdb.connect() as con:
+            attach_lake(con, lake_dir)
+            return con.sql(
+                "select count(*), max(user_id), max(item_id), max(event_type), max(ts), "
+                "max(session_id), max(price), max(quantity) from lake_events"
+            ).fetchall()[0][0]
+
+    return _timed("scan", "one DuckDB scan of the lake's events", scan)
+
+
+def train_pairs(warehouse: Path, snapshot: str = "train") -> tuple[np.ndarray, ...]:
+    """(user codes, item codes, strengths, n_users, n_items) of a snapshot's interactions."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.sql(
+            f"select dense_rank() over (order by user_id) - 1 as u, "
+            f"dense_rank() over (order by item_id) - 1 as i, strength::float as s "
+            f"from {snapshot}.user_item_features"
+        ).fetchnumpy()
+    u, i = rows["u"].astype(np.int32), rows["i"].astype(np.int32)
+    return u, i, rows["s"].astype(np.float32), int(u.max()) + 1, int(i.max()) + 1
+
+
+def csr_floor(pairs: tuple) -> tuple[Floor, sp.csr_matrix]:
+    u, i, s, n_users, n_items = pairs
+    out = {}
+
+    def build() -> int:
+        out["m"] = sp.csr_matrix((s, (u, i)), shape=(n_users, n_items))
+        return out["m"].nnz
+
+    return _timed("csr", "weighted CSR build from the pairs in memory", build), out["m"]
+
+
+def als_floor(matrix: sp.csr_matrix, factors: int, iterations: int, threads: int) -> Floor:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, "blas")
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    def fit() -> int:
+        AlternatingLeastSquares(
+            factors=factors,
+            iterations=iterations,
+            random_state=42,
+            num_threads=threads,
+            calculate_training_loss=False,
+        ).fit(matrix, show_progress=False)
+        return matrix.nnz
+
+    return _timed("als", f"implicit ALS alone, {factors} factors x {iterations} sweeps", fit)
+
+
+def mf_topn_floor(mf_path: str, n: int, threads: int) -> Floor:
+    from implicit.cpu.topk import topk
+
+    from recpipe.tasks.models.als_embeddings import ALSEmbeddings
+
+    emb = ALSEmbeddings.load(Path(mf_path))
+    users = np.ascontiguousarray(emb.user_factors, dtype=np.float32)
+    items = np.ascontiguousarray(emb.item_factors, dtype=np.float32)
+
+    def search() -> int:
+        for start in range(0, len(users), 50_000):
+            topk(items, users[start : start + 50_000], n, num_threads=threads)
+        return len(users)
+
+    return _timed("mf_topn", f"exact MF top-{n} of every user over every item", search)
+
+
+def predict_floor(
+    booster_path: str, ranker_lib: str | None, n_rows: int, n_features: int, threads: int
+) -> Floor:
+    from recpipe.tasks.models.compiled_ranker import ranker_scorer
+
+    scorer = ranker_scorer(booster_path, ranker_lib, threads)
+    rng = np.random.default_rng(0)
+    batch = rng.standard_normal((min(n_rows, 1_000_000), n_features)).astype(np.float32)
+    batch[:, ::3] = np.abs(batch[:, ::3]) * 10  # counts and days: non-negative, spread out
+
+    def predict() -> int:
+        done = 0
+        while done < n_rows:
+            take = min(len(batch), n_rows - done)
+            scorer.predict(batch[:take], num_threads=threads)
+            done += take
+        return done
+
+    kind = "compiled ranker" if ranker_lib else "LightGBM booster"
+    return _timed("predict", f"{kind} predict alone over the scored rows", predict)
