@@ -21,6 +21,8 @@ from recpipe.flows.steps import (
     exclusion_list_task,
     feature_tables_task,
     markdown_artifact_task,
+    mirrored_version_task,
+    pulled_lake_task,
     recommend_summary_task,
     run_cutoff_task,
     scoring_model_task,
@@ -37,6 +39,7 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     """Score every user with the chosen registered model and publish a new table version."""
     settings = settings_for(params.data_dir)
     lake, wh, recs_dir = settings.lake_dir, settings.warehouse_path, settings.recommendations_dir
+    pulled_lake_task(lake, settings.store_config())
     as_of = run_cutoff_task(lake, params.as_of)
     feature_tables_task(lake, wh, as_of, "serve", feature_config(settings))
     model = scoring_model_task(
@@ -88,6 +91,7 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
             params.retention,
             params.allow_shrink,
         )
+    mirrored_version_task(recs_dir, published.version, settings.store_config())
     summary = recommend_summary_task(
         shards,
         scope,

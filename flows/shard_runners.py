@@ -27,7 +27,6 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 from recpipe.settings import LOG_FORMAT, Runner
 from recpipe.tasks.common.stage_timings import stage
 
-
 # A LocalCluster's workers score like the process pool's: without the nanny's default
 # MALLOC_TRIM_THRESHOLD_=65536, which hands freed memory back to the kernel at once, so each
 # batch's large numpy temporaries are page-faulted in again, and without the statistical

@@ -27,12 +27,14 @@ from recpipe.tasks.ingest.lake_cutoffs import (
     lake_fingerprint,
     run_cutoff,
 )
+from recpipe.tasks.ingest.lake_mirror import pulled_lake, pushed_lake
 from recpipe.tasks.models.als_embeddings import als_embeddings_file
 from recpipe.tasks.models.ranker_model import ranker_model_file
 from recpipe.tasks.models.ranker_training_set import ranker_training_set_file
 from recpipe.tasks.registry.model_registry import log_training_run, promotion_gate
 from recpipe.tasks.registry.scoring_model import exclusion_list, scoring_model
 from recpipe.tasks.registry.training_bundle import training_bundle
+from recpipe.tasks.serving.published_mirror import mirrored_version
 from recpipe.tasks.serving.recommendation_publishing import checked_version
 from recpipe.tasks.serving.recommendation_summary import recommend_summary
 from recpipe.tasks.serving.scoring_scope import scoring_scope
@@ -53,8 +55,10 @@ def _transient(task, task_run, state) -> bool:
 # steps that read from a tracking server: a dropped connection is worth another try
 TRANSIENT_IO_RETRIES = {"retries": 2, "retry_delay_seconds": 3, "retry_condition_fn": _transient}
 
-# ingest
+# ingest (and the lake's copy on the object store, when one is configured)
 ingested_events_task = task(ingested_events, name="ingested_events")
+pulled_lake_task = task(pulled_lake, name="pulled_lake", **TRANSIENT_IO_RETRIES)
+pushed_lake_task = task(pushed_lake, name="pushed_lake", **TRANSIENT_IO_RETRIES)
 markdown_artifact_task = task(
     markdown_artifact, name="markdown_artifact", retries=2, retry_delay_seconds=2
 )
@@ -111,4 +115,5 @@ user_recommendations_task = task(
     task_run_name="user_recommendations[shard {shard}]",
 )
 checked_version_task = task(checked_version, name="checked_version")
+mirrored_version_task = task(mirrored_version, name="mirrored_version", **TRANSIENT_IO_RETRIES)
 recommend_summary_task = task(recommend_summary, name="recommend_summary")

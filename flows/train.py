@@ -26,6 +26,7 @@ from recpipe.flows.steps import (
     markdown_artifact_task,
     model_evaluation_task,
     promotion_gate_task,
+    pulled_lake_task,
     ranker_model_task,
     ranker_training_set_task,
     registered_run_task,
@@ -51,6 +52,7 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         settings.warehouse_path,
         settings.registered_model_name,
     )
+    pulled_lake_task(lake, settings.store_config())
     windows = training_windows_task(
         lake,
         run_cutoff_task(lake, params.as_of),

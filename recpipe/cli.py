@@ -112,6 +112,7 @@ def prepare(data_dir: Path | None, writes: bool = True) -> Settings:
     settings = load_settings()
     if writes:
         writable_data_dir(settings.data_path)
+        reachable_store(settings)
     servers = client_environment(settings.data_path)  # `recpipe up` for this data directory
     if servers:
         for key, value in servers.items():
@@ -125,6 +126,14 @@ def prepare(data_dir: Path | None, writes: bool = True) -> Settings:
     for noisy in ("great_expectations", "alembic", "httpx", "mlflow", "urllib3", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return settings
+
+
+def reachable_store(settings: Settings) -> None:
+    """A configured object store must answer and hold its bucket (a one-line error now)."""
+    if settings.object_store:
+        from recpipe.tasks.common.object_store import object_store
+
+        object_store(**vars(settings.store_config()))
 
 
 @contextmanager
@@ -339,7 +348,7 @@ def features(
         data_dir=str(settings.data_path), as_of=as_of, **given(snapshot=snapshot)
     )
     with writing(settings, "features", wait):
-        cutoff_after_first_event(settings.lake_dir, as_of)
+        cutoff_after_first_event(settings, as_of)
         features_flow = flow_of("features", "features_flow")
         features_flow(params)
 
@@ -478,7 +487,7 @@ def train(
         **_train_values(horizon_days, factors, iterations, n_estimators, experiment, force_promote),
     )
     with writing(settings, "train", wait):
-        cutoff_after_first_event(settings.lake_dir, as_of)
+        cutoff_after_first_event(settings, as_of)
         train_flow = flow_of("train", "train_flow")
         result = train_flow(params)
     typer.echo(_training_summary(result))
@@ -521,7 +530,7 @@ def recommend(
     )  # fmt: skip
     existing_file(exclude_items, "--exclude-items")
     with writing(settings, "recommend", wait):
-        cutoff_after_first_event(settings.lake_dir, as_of)
+        cutoff_after_first_event(settings, as_of)
         recommend_flow = flow_of("recommend", "recommend_flow")
         result = recommend_flow(params)
     typer.echo(

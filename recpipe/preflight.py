@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from recpipe.errors import InputError, MissingInputError
+from recpipe.settings import Settings
 
 # what a run writes under the data directory (each checked when it already exists)
 _WRITTEN = ("lake", "recommendations", "models", ".prefect", "warehouse.duckdb", "mlflow.db")
@@ -64,8 +65,11 @@ def existing_inputs(events: str | None, items: str | None, users: str | None) ->
     existing_file(users, "--users")
 
 
-def cutoff_after_first_event(lake_dir: Path, as_of: datetime | None) -> None:
-    """`--as-of` before the lake's first event (or an empty lake) fails before any work."""
+def cutoff_after_first_event(settings: Settings, as_of: datetime | None) -> None:
+    """`--as-of` before the lake's first event (or an empty lake) fails before any work. With
+    an object store, the working copy first pulls the store's lake (what the flow does first)."""
     from recpipe.tasks.ingest.lake_cutoffs import run_cutoff
+    from recpipe.tasks.ingest.lake_mirror import pulled_lake
 
-    run_cutoff(lake_dir, as_of)
+    pulled_lake(settings.lake_dir, settings.store_config())
+    run_cutoff(settings.lake_dir, as_of)

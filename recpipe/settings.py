@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -23,6 +24,17 @@ from recpipe.errors import InputError
 LOG_FORMAT = "%(asctime)s %(name)s %(message)s"  # the CLI's and its worker processes' log lines
 
 Runner = Literal["local", "processes", "dask"]  # where scoring shards run (flows/shard_runners)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """The arguments of `tasks.common.object_store.object_store`."""
+
+    url: str | None = None
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    region: str | None = None
 
 
 class Settings(BaseSettings):
@@ -71,6 +83,18 @@ class Settings(BaseSettings):
         description="Scheduler of an existing Dask cluster (tcp://host:8786) for the dask "
         "runner; default a LocalCluster of `workers` processes started for the run.",
     )
+    object_store: str | None = Field(
+        None,
+        description="s3://bucket/prefix holding the lake and the published recommendation "
+        "versions; the data directory is then a working copy (runs pull the lake first and push "
+        "what they land or publish).",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of an S3-compatible server, e.g. http://127.0.0.1:8333."
+    )
+    s3_access_key_id: str | None = Field(None, description="S3 access key (default AWS_*).")
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret key.")
+    s3_region: str | None = Field(None, description="S3 region (default AWS_REGION or us-east-1).")
     lock_wait_seconds: float = Field(
         0,
         ge=0,
@@ -133,6 +157,17 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{self.data_path / 'mlflow.db'}"
+
+    def store_config(self) -> StoreConfig:
+        """Where the object store is and how to reach it (`url` None: no store)."""
+        secret = self.s3_secret_access_key
+        return StoreConfig(
+            url=self.object_store,
+            endpoint_url=self.s3_endpoint_url,
+            access_key_id=self.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+            region=self.s3_region,
+        )
 
     def local_environment(self) -> dict[str, str]:
         """Environment that keeps Prefect and MLflow local, quiet and under the data directory."""

@@ -80,11 +80,12 @@ def finished(base: str, run_id: str, timeout: float = 600) -> dict:
     raise AssertionError(f"flow run {run_id} did not finish")
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 900) -> str:
-    """stdout of a successful `recpipe` command run as a user's shell would run it."""
+def run_cli(*args: str, cwd: Path, timeout: int = 900, env: dict | None = None) -> str:
+    """stdout of a successful `recpipe` command run as a user's shell would run it (with the
+    variables in `env` exported)."""
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "recpipe"), *args], cwd=cwd, env=clean_env(),
-        capture_output=True, text=True, timeout=timeout,
+        [str(Path(sys.executable).parent / "recpipe"), *args], cwd=cwd,
+        env=clean_env(**(env or {})), capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
