@@ -674,6 +674,10 @@ def bench(
     out: Annotated[
         Path, typer.Option(help="Benchmark directory: the shop (kept), data (wiped), reports.")
     ] = Path("bench-out"),
+    events: Annotated[
+        int | None, typer.Option(help="Resize the shop: about this many events (scaling runs).")
+    ] = None,
+    users: Annotated[int | None, typer.Option(help="Resize the shop: this many users.")] = None,
     workers: Workers = None,
     runner: ScoringRunner = None,
     floors: Annotated[
@@ -687,14 +691,17 @@ def bench(
     report each stage's wall time, CPU time, peak RSS and rows against its floor: OUT/bench.md,
     bench.json, bench.png, and `bench.*` metrics of the training run."""
     out = Path(out).expanduser().resolve()
-    data_dir = out / preset / "data"
+    from recpipe.tasks.benchmark.pipeline_benchmark import benchmark_name
+
+    name = benchmark_name(preset, events, users)
+    data_dir = out / name / "data"
     shutil.rmtree(data_dir, ignore_errors=True)  # a fresh data directory: ingest to publish
     settings = prepare(data_dir)
     from recpipe.params import ALSParams, CandidateConfig, RunParams
     from recpipe.tasks.benchmark.pipeline_benchmark import benchmark_shop, pipeline_benchmark
     from recpipe.tasks.benchmark.stage_metrics import log_stage_metrics
 
-    shop = benchmark_shop(out / preset / "shop", preset)
+    shop = benchmark_shop(out / name / "shop", preset, **given(target_events=events, n_users=users))
     params = RunParams(
         events=str(shop / "events"),
         items=str(shop / "items.parquet"),
@@ -704,13 +711,13 @@ def bench(
     als = ALSParams()
     result = pipeline_benchmark(
         lambda: _run_pipeline(settings, params, wait=None),
+        params.events,
         data_dir,
-        out / preset,
-        preset,
+        out / name,
+        name,
         factors=als.factors,
         iterations=als.iterations,
         n_mf=CandidateConfig().n_mf,
-        workers=workers or 0,
         floors=floors,
     )
     if mlflow and result.totals.get("run_id"):

@@ -33,24 +33,30 @@ class BenchmarkResult:
     markdown: str
 
 
-def benchmark_shop(shop_dir: Path, preset: str) -> Path:
-    """The generated shop of `preset` in `shop_dir` (written once, reused by later runs)."""
+def benchmark_shop(shop_dir: Path, preset: str, **overrides: int) -> Path:
+    """The generated shop of `preset` (with `overrides` of its size, e.g. target_events or
+    n_users) in `shop_dir`, written once and reused by later runs."""
     from recpipe.tasks.synthetic.synthetic_shop import synthetic_shop
 
     if not (shop_dir / "items.parquet").exists():
-        synthetic_shop(shop_dir, preset, seed=42)
+        synthetic_shop(shop_dir, preset, seed=42, **overrides)
     return shop_dir
+
+
+def benchmark_name(preset: str, events: int | None, users: int | None) -> str:
+    """`medium`, or `medium-3000000e-100000u` for a resized shop."""
+    return preset + (f"-{events}e" if events else "") + (f"-{users}u" if users else "")
 
 
 def pipeline_benchmark(
     run_pipeline: Callable[[], dict],
+    events: str,
     data_dir: Path,
     out_dir: Path,
     preset: str,
     factors: int,
     iterations: int,
     n_mf: int,
-    workers: int,
     floors: bool = True,
 ) -> BenchmarkResult:
     """Run `run_pipeline` (which writes under `data_dir`) with stage logging into
@@ -97,14 +103,14 @@ def pipeline_benchmark(
         "machine": platform.platform(),
         "load_avg_1m": os.getloadavg()[0],
     }
-    measured = _floors(data_dir, factors, iterations, n_mf, workers, records) if floors else {}
+    measured = _floors(data_dir, events, factors, iterations, n_mf, records) if floors else {}
     rows = stage_rows(records, measured)
     paths = write_reports(out_dir, rows, measured, totals, records)
     return BenchmarkResult(rows, totals, paths, paths["md"].read_text())
 
 
 def _floors(
-    data_dir: Path, factors: int, iterations: int, n_mf: int, workers: int, records
+    data_dir: Path, events: str, factors: int, iterations: int, n_mf: int, records
 ) -> dict[str, stage_floors.Floor]:
     from recpipe.settings import load_settings
     from recpipe.tasks.candidates.ranker_features import FEATURE_NAMES
@@ -112,9 +118,11 @@ def _floors(
 
     settings = load_settings(data_dir=data_dir)
     threads = os.cpu_count() or 1
-    out = {"scan": stage_floors.scan_floor(settings.lake_dir)}
-    pairs = stage_floors.train_pairs(settings.warehouse_path)
-    out["csr"], matrix = stage_floors.csr_floor(pairs)
+    out = {
+        "copy": stage_floors.copy_floor(events, data_dir),
+        "scan": stage_floors.scan_floor(settings.lake_dir),
+    }
+    out["csr"], matrix = stage_floors.csr_floor(settings.warehouse_path)
     out["als"] = stage_floors.als_floor(matrix, factors, iterations, threads)
     model_dir = settings.models_dir / "bench-floors"
     model = scoring_model(

@@ -1,8 +1,11 @@
 """The floors of `recpipe bench`: the least work each heavy stage does, timed alone on the same
 data, so a stage is read as a ratio to its floor (which holds on a noisy machine).
 
+- `copy`: the source event files read once and written once as Parquet by DuckDB (what an
+  ingest cannot avoid: every row in, every row out);
 - `scan`: one DuckDB scan of the lake's events (every column read once);
-- `csr`: the weighted user x item CSR matrix of the train snapshot, from its pairs in memory;
+- `csr`: the weighted user x item CSR matrix of the train snapshot: its (user, item, strength)
+  pairs fetched from the warehouse as arrays, then scipy's CSR build;
 - `als`: an `implicit` ALS fit alone on that matrix, with the run's factors and sweeps;
 - `mf_topn`: exact MF top-N for every served user over every item (implicit's threaded top-k);
 - `predict`: the served ranker (compiled when the run compiled it) over as many rows as
@@ -49,27 +52,43 @@ def scan_floor(lake_dir: Path) -> Floor:
     return _timed("scan", "one DuckDB scan of the lake's events", scan)
 
 
-def train_pairs(warehouse: Path, snapshot: str = "train") -> tuple[np.ndarray, ...]:
-    """(user codes, item codes, strengths, n_users, n_items) of a snapshot's interactions."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.sql(
-            f"select dense_rank() over (order by user_id) - 1 as u, "
-            f"dense_rank() over (order by item_id) - 1 as i, strength::float as s "
-            f"from {snapshot}.user_item_features"
-        ).fetchnumpy()
-    u, i = rows["u"].astype(np.int32), rows["i"].astype(np.int32)
-    return u, i, rows["s"].astype(np.float32), int(u.max()) + 1, int(i.max()) + 1
+def copy_floor(events: str, work_dir: Path) -> Floor:
+    """`events` as the ingest was given it (a file, directory or glob of Parquet or CSV)."""
+    from recpipe.tasks.ingest.ingested_events import source_files
+
+    files = [str(f) for f in source_files(events)]
+    reader = "read_parquet" if files[0].endswith(".parquet") else "read_csv"
+    out = Path(work_dir) / "copy-floor.parquet"
+
+    def copy() -> int:
+        with duckdb.connect() as con:
+            n = con.execute(
+                f"copy (select * from {reader}($files)) to '{out}' (format parquet)",
+                {"files": files},
+            ).fetchall()[0][0]
+        out.unlink(missing_ok=True)
+        return n
+
+    return _timed("copy", "source events read once and written once as Parquet", copy)
 
 
-def csr_floor(pairs: tuple) -> tuple[Floor, sp.csr_matrix]:
-    u, i, s, n_users, n_items = pairs
+def csr_floor(warehouse: Path, snapshot: str = "train") -> tuple[Floor, sp.csr_matrix]:
     out = {}
 
     def build() -> int:
-        out["m"] = sp.csr_matrix((s, (u, i)), shape=(n_users, n_items))
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            rows = con.sql(
+                "select dense_rank() over (order by user_id) - 1 as u, "
+                "dense_rank() over (order by item_id) - 1 as i, strength::float as s "
+                f"from {snapshot}.user_item_features"
+            ).fetchnumpy()
+        u, i = rows["u"].astype(np.int32), rows["i"].astype(np.int32)
+        shape = (int(u.max()) + 1, int(i.max()) + 1)
+        out["m"] = sp.csr_matrix((rows["s"].astype(np.float32), (u, i)), shape=shape)
         return out["m"].nnz
 
-    return _timed("csr", "weighted CSR build from the pairs in memory", build), out["m"]
+    what = "the train pairs fetched from the warehouse, then scipy's CSR build"
+    return _timed("csr", what, build), out["m"]
 
 
 def als_floor(matrix: sp.csr_matrix, factors: int, iterations: int, threads: int) -> Floor:

@@ -17,7 +17,7 @@ _CALLERS = ("training_set", "evaluation", "scoring_shard")
 # feature table is built once per snapshot, the floor once) or "cpu" (CPU seconds summed over
 # the calls: stages that run in several worker processes at once)
 FLOOR_OF: dict[str, tuple[str, str]] = {
-    "ingest": ("scan", "wall/call"),
+    "ingest": ("copy", "wall/call"),
     "features.events_asof": ("scan", "wall/call"),
     "matrix[train]": ("csr", "wall/call"),
     "als[train]": ("als", "wall/call"),

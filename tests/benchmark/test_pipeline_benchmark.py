@@ -32,7 +32,7 @@ def test_bench_on_the_tiny_shop_reports_every_stage_against_its_floor(tmp_path):
     assert rows["ingest"]["rows_out"] == report["totals"]["events_landed"] > 3000
     assert rows["scoring_shard"]["rows_out"] == report["totals"]["rows_published"]
     assert report["totals"]["users"] * 20 == report["totals"]["rows_published"]
-    assert set(report["floors"]) == {"scan", "csr", "als", "mf_topn", "predict"}
+    assert set(report["floors"]) == {"copy", "scan", "csr", "als", "mf_topn", "predict"}
     with_floor = {name for name, r in rows.items() if r["ratio"] is not None}
     assert with_floor == {
         "ingest", "features.events_asof", "matrix[train]", "als[train]",
