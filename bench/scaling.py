@@ -113,7 +113,9 @@ def _plot(result: dict, path: Path) -> None:
     for ax, (by, r) in zip(np.atleast_1d(axes), result.items(), strict=False):
         xs = [p[by] for p in r["points"]]
         ax.loglog(xs, [p["wall_s"] for p in r["points"]], "o-", label="whole run (wall s)")
-        ax.loglog(xs, [p["peak_rss_mb"] / 100 for p in r["points"]], "s--", label="peak RSS / 100 MB")
+        ax.loglog(
+            xs, [p["peak_rss_mb"] / 100 for p in r["points"]], "s--", label="peak RSS / 100 MB"
+        )
         ax.set_xlabel(by)
         ax.set_title(f"exponent: time {r['exponents']['whole run']:.2f}")
         ax.legend()
