@@ -158,6 +158,7 @@ def train_flow(params: TrainParams = TrainParams()) -> dict:
         model_name,
         run_name=f"train {started:%Y-%m-%d %H:%M} as_of {windows.serve:%Y-%m-%d %H:%M}",
         started_at=started,
+        artifact_location=settings.artifact_location,
     )
     decision = promotion_gate_task(
         settings.tracking_uri,

@@ -6,6 +6,8 @@ wired in one flow and forgotten in another.
 
 from __future__ import annotations
 
+import os
+
 from recpipe.contract import DEFAULT_LABEL_GRADES
 from recpipe.params import IngestParams, RecommendParams, TrainParams
 from recpipe.settings import Settings, load_settings
@@ -17,8 +19,13 @@ from recpipe.tasks.serving.user_recommendations import RecommendConfig
 
 
 def settings_for(data_dir: str | None) -> Settings:
-    """Settings of a run: its `data_dir` parameter, else the environment's."""
-    return load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    """Settings of a run: its `data_dir` parameter, else the environment's. With an object
+    store, its endpoint and keys are exported for MLflow's S3 artifact client (boto3 reads
+    only the environment) unless the process already has them, as under a worker."""
+    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    for key, value in settings.store_environment().items():
+        os.environ.setdefault(key, value)
+    return settings
 
 
 def ingest_settings(params: IngestParams) -> Settings:

@@ -182,7 +182,26 @@ class Settings(BaseSettings):
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "PREFECT_HOME": str(self.data_path / ".prefect"),
             "PREFECT_LOGGING_LEVEL": "WARNING",
-        }
+        } | self.store_environment()
+
+    def store_environment(self) -> dict[str, str]:
+        """With an object store, MLflow's S3 artifact client (boto3) reaches the same store."""
+        if not self.object_store:
+            return {}
+        env = {"AWS_DEFAULT_REGION": self.s3_region or "us-east-1"}
+        if self.s3_endpoint_url:
+            env["MLFLOW_S3_ENDPOINT_URL"] = self.s3_endpoint_url
+        if self.s3_access_key_id:
+            env["AWS_ACCESS_KEY_ID"] = self.s3_access_key_id
+        if self.s3_secret_access_key:
+            env["AWS_SECRET_ACCESS_KEY"] = self.s3_secret_access_key.get_secret_value()
+        return env
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Where new MLflow experiments keep artifacts: `<object store>/mlflow-artifacts`, or
+        None (MLflow's default for the tracking store: `artifacts/` beside a SQLite file)."""
+        return f"{self.object_store.rstrip('/')}/mlflow-artifacts" if self.object_store else None
 
 
 _EXAMPLES = {

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from recpipe.tasks.features.feature_tables import attach_lake
@@ -78,16 +79,16 @@ def csr_floor(warehouse: Path, snapshot: str = "train") -> tuple[Floor, sp.csr_m
     def build() -> int:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             rows = con.sql(
-                "select dense_rank() over (order by user_id) - 1 as u, "
-                "dense_rank() over (order by item_id) - 1 as i, strength::float as s "
-                f"from {snapshot}.user_item_features"
+                f"select user_id, item_id, strength::float as s from {snapshot}.user_item_features"
             ).fetchnumpy()
-        u, i = rows["u"].astype(np.int32), rows["i"].astype(np.int32)
-        shape = (int(u.max()) + 1, int(i.max()) + 1)
-        out["m"] = sp.csr_matrix((rows["s"].astype(np.float32), (u, i)), shape=shape)
+        u, users = pd.factorize(rows["user_id"])
+        i, items = pd.factorize(rows["item_id"])
+        out["m"] = sp.csr_matrix(
+            (rows["s"].astype(np.float32), (u, i)), shape=(len(users), len(items))
+        )
         return out["m"].nnz
 
-    what = "the train pairs fetched from the warehouse, then scipy's CSR build"
+    what = "the train pairs fetched from the warehouse, factorized, then scipy's CSR build"
     return _timed("csr", what, build), out["m"]
 
 

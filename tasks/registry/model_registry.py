@@ -262,8 +262,12 @@ EXPERIMENT_NOTE = (
 )
 
 
-def ensure_experiment(tracking_uri: str, experiment: str) -> str:
-    """Id of `experiment`, created (with a sibling ``artifacts/`` folder) or restored if needed."""
+def ensure_experiment(
+    tracking_uri: str, experiment: str, artifact_location: str | None = None
+) -> str:
+    """Id of `experiment`, created (its artifacts at `artifact_location`, default a sibling
+    ``artifacts/`` folder of a SQLite store) or restored if needed. An existing experiment keeps
+    the artifact location it was created with (MLflow cannot move it)."""
     from mlflow.exceptions import MlflowException
 
     client = _client(tracking_uri)
@@ -271,7 +275,8 @@ def ensure_experiment(tracking_uri: str, experiment: str) -> str:
     if exp is None:
         try:
             experiment_id = client.create_experiment(
-                experiment, artifact_location=default_artifact_location(tracking_uri)
+                experiment,
+                artifact_location=artifact_location or default_artifact_location(tracking_uri),
             )
             client.set_experiment_tag(experiment_id, "mlflow.note.content", EXPERIMENT_NOTE)
             return experiment_id
@@ -298,6 +303,7 @@ def log_training_run(
     model_name: str,
     run_name: str | None = None,
     started_at: _dt.datetime | None = None,
+    artifact_location: str | None = None,
 ) -> tuple[str, str]:
     """Log one training as an MLflow run and register its booster; returns (run_id, version).
     `started_at` (UTC) is when the training began, so the run's duration is the training's.
@@ -361,7 +367,7 @@ def log_training_run(
     )
 
     client = _client(tracking_uri)
-    experiment_id = ensure_experiment(tracking_uri, experiment)
+    experiment_id = ensure_experiment(tracking_uri, experiment, artifact_location)
     start_ms = int(started_at.replace(tzinfo=_dt.UTC).timestamp() * 1000) if started_at else None
     run = client.create_run(experiment_id, start_time=start_ms, run_name=run_name, tags=tags)
     run_id = run.info.run_id

@@ -102,3 +102,34 @@ def test_worker_processes_append_whole_lines_to_one_log(tmp_path):
     assert all(p.wait(timeout=120) == 0 for p in procs)
     records = read_stage_log(Path(log))
     assert len(records) == 1200 and len({r.pid for r in records}) == 4
+
+
+def test_stage_rows_sum_calls_and_read_each_stage_against_its_floor():
+    from recpipe.tasks.benchmark.stage_floors import Floor
+    from recpipe.tasks.benchmark.stage_report import stage_rows
+    from recpipe.tasks.common.stage_timings import StageRecord
+
+    records = [
+        StageRecord("features.events_asof", wall_s=2.0, cpu_s=3.0, peak_rss_mb=100, depth=1,
+                    parent="features", part="train", rows_out=10),
+        StageRecord("features.events_asof", wall_s=4.0, cpu_s=5.0, peak_rss_mb=300, depth=1,
+                    parent="features", part="serve", rows_out=12),
+        StageRecord("candidates", wall_s=1.0, cpu_s=2.0, parent="scoring_shard", rows_in=5),
+        StageRecord("candidates", wall_s=1.0, cpu_s=4.0, parent="scoring_shard", rows_in=7),
+        StageRecord("candidates", wall_s=9.0, cpu_s=9.0, parent="training_set", rows_in=1),
+        StageRecord("als", wall_s=6.0, cpu_s=6.0, part="train"),
+        StageRecord("als", wall_s=1.0, cpu_s=1.0, part="serve"),
+    ]  # fmt: skip
+    floors = {
+        "scan": Floor("scan", 1.5, 2.0, 10, ""),
+        "mf_topn": Floor("mf_topn", 1.0, 3.0, 12, ""),
+        "als": Floor("als", 4.0, 8.0, 10, ""),
+    }
+    rows = {r.stage: r for r in stage_rows(records, floors)}
+    scan = rows["features.events_asof"]
+    assert (scan.calls, scan.wall_s, scan.peak_rss_mb, scan.rows_out) == (2, 6.0, 300, 22)
+    assert scan.ratio == pytest.approx(3.0 / 1.5)  # wall per call over the floor's wall
+    shard = rows["scoring_shard/candidates"]
+    assert (shard.calls, shard.rows_in) == (2, 12) and shard.ratio == pytest.approx(6.0 / 3.0)
+    assert rows["training_set/candidates"].ratio is None  # no floor: not the served scoring
+    assert rows["als[train]"].ratio == pytest.approx(1.5) and rows["als[serve]"].ratio is None

@@ -59,6 +59,17 @@ def test_run_keeps_lake_and_tables_on_the_store_and_a_second_machine_publishes_f
     named = {f for r in read_manifest(first / "lake").ingests for f in r.files}
     assert named and {f"lake/{f}" for f in named} <= store.listed("lake")
 
+    # the model artifacts: the experiment keeps them on the store, none under the data directory
+    from mlflow.tracking import MlflowClient
+
+    exp = MlflowClient(f"sqlite:///{first / 'mlflow.db'}").get_experiment_by_name("recpipe")
+    assert exp.artifact_location == "s3://recpipe/shop1/mlflow-artifacts"
+    artifacts = store.listed("mlflow-artifacts")
+    assert any(p.endswith(".lgb") for p in artifacts), sorted(artifacts)[:20]
+    assert (
+        not list((first / "artifacts").rglob("*.lgb")) if (first / "artifacts").exists() else True
+    )
+
     # the published table: CURRENT names the local current version; its rows read back by DuckDB
     version, local = published_rows(first)
     assert stored_current(store) == version
