@@ -15,6 +15,7 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from recpipe.flows.ingest import ingest_flow
 from recpipe.flows.recommend import recommend_flow
 from recpipe.flows.train import train_flow
+from recpipe.settings import THREAD_ENVIRONMENT
 
 NIGHTLY_CRON = "30 2 * * *"  # UTC
 WEEKLY_CRON = "0 3 * * 0"  # Sunday, UTC
@@ -48,8 +49,7 @@ def run_environment(plan: DeploymentPlan) -> dict[str, str]:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "GX_ANALYTICS_ENABLED": "False",
         "DO_NOT_TRACK": "true",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
+        **THREAD_ENVIRONMENT,
         "TQDM_DISABLE": "1",
     }
 

@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from recpipe.settings import THREAD_ENVIRONMENT  # noqa: E402 - imports no Prefect / MLflow
+
 # Keep Prefect, MLflow and GX local and quiet before any of them is imported.
 for key, value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -18,9 +20,9 @@ for key, value in {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "GX_ANALYTICS_ENABLED": "False",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    "OPENBLAS_NUM_THREADS": "1",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    **THREAD_ENVIRONMENT,
 }.items():
     os.environ.setdefault(key, value)
 
