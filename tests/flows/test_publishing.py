@@ -118,6 +118,7 @@ def test_a_two_worker_dask_cluster_publishes_the_same_table_as_one_process(data,
     from recpipe.flows.recommend import recommend_flow
     from recpipe.params import RecommendParams
 
+    data = Path(shutil.copytree(data, tmp_path / "data"))  # the module's versions stay as they are
     run_recommend(data)  # in the flow's own process
     _, inline = published_rows(data)
     with (
