@@ -79,9 +79,13 @@ def pipeline_benchmark(
         else:
             os.environ[STAGE_LOG_ENV] = previous
     records = read_stage_log(log)
+    # The largest single process. ru_maxrss alone misses peaks: each stage resets the kernel's
+    # high-water mark (clear_refs), which ru_maxrss reads, so the stages' own peaks count too.
     peak_kb = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss
-    )  # the largest single process (Linux reports KiB)
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # Linux reports KiB
+        children.ru_maxrss,
+        *(r.peak_rss_mb * 1024 for r in records if r.peak_rss_mb is not None),
+    )
     totals = {
         "preset": preset,
         "wall_s": round(wall, 2),

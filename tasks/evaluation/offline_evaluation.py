@@ -30,7 +30,7 @@ from recpipe.tasks.candidates.candidate_sets import (
 from recpipe.tasks.common.row_order import positions_in_rows, row_value_order
 from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.evaluation import ranking_metrics as rm
-from recpipe.tasks.features.ranking_labels import LabelSet
+from recpipe.tasks.features.ranking_labels import LabelSet, sampled_label_rows
 from recpipe.tasks.features.snapshot_arrays import (
     ITEM_FEATURES,
     USER_FEATURES,
@@ -99,11 +99,8 @@ def evaluation_users(
     snap: SnapshotArrays, labels: LabelSet, cfg: EvalConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """Snapshot positions of (a seeded sample of) labelled users and their truth rows."""
-    pos = snap.user_index(labels.user_ids)
-    rows = np.flatnonzero(pos >= 0)
-    if len(rows) > cfg.max_users:
-        rows = np.sort(np.random.default_rng(cfg.seed).choice(rows, cfg.max_users, replace=False))
-    return pos[rows], rows
+    rows = sampled_label_rows(snap.user_ids, labels, cfg.max_users, np.random.default_rng(cfg.seed))
+    return snap.user_index(labels.user_ids[rows]), rows
 
 
 def baseline_lists(
@@ -276,16 +273,28 @@ def _score_list(
     res.curves[key] = rm.metric_at_k_curve(recs, truth, "ndcg", ks=(1, 2, 5, 10, 20, 50))
 
 
-def _evaluation_inputs(warehouse, snapshot: str, emb_path: str):
-    """Snapshot `snapshot`'s arrays, the saved ALS factors' view of it, and its labels."""
+def _evaluation_inputs(warehouse, snapshot: str, emb_path: str, cfg: EvalConfig):
+    """Snapshot `snapshot`'s arrays of the users `evaluation_users` picks (only theirs are
+    loaded), the saved ALS factors' view of it, and its labels."""
     from recpipe.tasks.features.ranking_labels import label_set
-    from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
+    from recpipe.tasks.features.snapshot_arrays import (
+        snapshot_arrays,
+        snapshot_item_ids,
+        snapshot_user_ids,
+    )
     from recpipe.tasks.models.als_embeddings import ALSEmbeddings
     from recpipe.tasks.models.candidate_scoring import embedding_view
 
-    snap = snapshot_arrays(warehouse, snapshot)
+    labels = label_set(warehouse, snapshot, snapshot_item_ids(warehouse, snapshot))
+    sampled = sampled_label_rows(
+        snapshot_user_ids(warehouse, snapshot),
+        labels,
+        cfg.max_users,
+        np.random.default_rng(cfg.seed),
+    )
+    snap = snapshot_arrays(warehouse, snapshot, only_user_ids=labels.user_ids[sampled])
     view = embedding_view(snap, ALSEmbeddings.load(emb_path))
-    return snap, view, label_set(warehouse, snapshot, snap.item_ids)
+    return snap, view, labels
 
 
 def best_baseline(metrics: dict[str, float]) -> str:
@@ -315,7 +324,7 @@ def baseline_evaluation(
     import time
 
     t0 = time.perf_counter()
-    snap, view, labels = _evaluation_inputs(warehouse, snapshot, emb_path)
+    snap, view, labels = _evaluation_inputs(warehouse, snapshot, emb_path, cfg)
     users, label_rows = evaluation_users(snap, labels, cfg)
     res = EvaluationResult(n_users=len(users))
     if len(users):
@@ -348,7 +357,7 @@ def model_evaluation(
 
     t0 = time.perf_counter()
     with stage("evaluation", part=snapshot) as st:
-        snap, view, labels = _evaluation_inputs(warehouse, snapshot, emb_path)
+        snap, view, labels = _evaluation_inputs(warehouse, snapshot, emb_path, cfg)
         booster = lgb.Booster(model_file=str(booster_path))
         res = offline_evaluation(snap, view, labels, booster, cand_cfg, cfg)
         st.rows_in = res.n_users

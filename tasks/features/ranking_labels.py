@@ -90,3 +90,15 @@ def label_set(warehouse: Path, snapshot: str, item_ids: np.ndarray) -> LabelSet:
     return LabelSet(
         user_ids=np.asarray(users), truth=truth, n_known_items=len(known), window=window
     )
+
+
+def sampled_label_rows(
+    known_user_ids: np.ndarray, labels: LabelSet, max_users: int | None, rng: np.random.Generator
+) -> np.ndarray:
+    """Sorted rows of `labels` whose user is among `known_user_ids` (a snapshot's users), at
+    most `max_users` of them drawn with `rng` (all when None)."""
+    pos = pd.Index(np.asarray(known_user_ids)).get_indexer(pd.Index(labels.user_ids))
+    rows = np.flatnonzero(pos >= 0)
+    if max_users is not None and len(rows) > max_users:
+        rows = np.sort(rng.choice(rows, max_users, replace=False))
+    return rows

@@ -197,10 +197,11 @@ def snapshot_arrays(
     snapshot: str,
     extra_user_ids: np.ndarray | None = None,
     shard: tuple[int, int] | None = None,
+    only_user_ids: np.ndarray | None = None,
 ) -> SnapshotArrays:
     """Load snapshot `snapshot` of `warehouse` (see `_snapshot_arrays`)."""
     with stage("snapshot_arrays", part=snapshot) as st:
-        snap = _snapshot_arrays(warehouse, snapshot, extra_user_ids, shard)
+        snap = _snapshot_arrays(warehouse, snapshot, extra_user_ids, shard, only_user_ids)
         st.rows_out = int(snap.n_users)
     return snap
 
@@ -210,22 +211,30 @@ def _snapshot_arrays(
     snapshot: str,
     extra_user_ids: np.ndarray | None = None,
     shard: tuple[int, int] | None = None,
+    only_user_ids: np.ndarray | None = None,
 ) -> SnapshotArrays:
     """Load snapshot `snapshot` of `warehouse`.
 
     Users are those of `user_universe` (events before the cutoff, or listed in the users file)
     plus `extra_user_ids`. With `shard=(i, n)` only users whose hash falls in bucket i of n
-    are loaded, so memory grows with the shard, not with all users; items are always whole.
+    are loaded, so memory grows with the shard, not with all users; with `only_user_ids`
+    only those of the snapshot's users are (a sample for training or evaluation). Items are
+    always whole.
     """
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"unknown snapshot {snapshot!r}")
     s = snapshot
-    where, params = "", {}
+    conditions, params = [], {}
     if shard is not None:
         # typed parameters: untyped ones make DuckDB widen the hash to HUGEINT, 10x slower
-        where = "where hash(user_id) % $n_shards::UBIGINT = $shard::UBIGINT"
+        conditions.append("hash(user_id) % $n_shards::UBIGINT = $shard::UBIGINT")
         params = {"shard": int(shard[0]), "n_shards": int(shard[1])}
+    if only_user_ids is not None:
+        conditions.append("user_id in (select user_id from only_users)")
+    where = f"where {' and '.join(conditions)}" if conditions else ""
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        if only_user_ids is not None:
+            con.register("only_users", pa.table({"user_id": np.asarray(only_user_ids)}))
         universe = _fetch_table(con, f"select user_id from {s}.user_universe {where}", params)
         uf = _fetch_table(
             con, f"select user_id, {_floats(USER_FEATURES)} from {s}.user_features {where}", params
@@ -342,6 +351,28 @@ def _item_arrays(warehouse: str, snapshot: str, mtime_ns: int) -> _ItemArrays:
         item_feats=_float_matrix(itf, ITEM_FEATURES),
         covis=covis,
     )
+
+
+def snapshot_user_ids(warehouse: Path, snapshot: str) -> np.ndarray:
+    """The sorted ids of the users `snapshot_arrays(warehouse, snapshot)` loads (no extra users)."""
+    if snapshot not in SNAPSHOTS:
+        raise ValueError(f"unknown snapshot {snapshot!r}")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        ids = _fetch_table(
+            con,
+            f"select user_id from {snapshot}.user_universe "
+            f"union select user_id from {snapshot}.user_features",
+        )
+    return np.asarray(pd.Index(_ids(ids, "user_id")).sort_values())
+
+
+def snapshot_item_ids(warehouse: Path, snapshot: str) -> np.ndarray:
+    """The item ids of the snapshot, in the order of `snapshot_arrays(...).item_ids`."""
+    if snapshot not in SNAPSHOTS:
+        raise ValueError(f"unknown snapshot {snapshot!r}")
+    return _item_arrays(
+        str(Path(warehouse).resolve()), snapshot, Path(warehouse).stat().st_mtime_ns
+    ).item_ids
 
 
 def snapshot_matrix(warehouse: Path, snapshot: str) -> InteractionMatrix:

@@ -19,7 +19,7 @@ from recpipe.tasks.candidates.candidate_sets import CandidateConfig, item_lists
 from recpipe.tasks.candidates.ranker_features import FEATURE_NAMES
 from recpipe.tasks.common.row_order import positions_in_rows
 from recpipe.tasks.common.stage_timings import stage
-from recpipe.tasks.features.ranking_labels import LabelSet
+from recpipe.tasks.features.ranking_labels import LabelSet, sampled_label_rows
 from recpipe.tasks.features.snapshot_arrays import SnapshotArrays
 from recpipe.tasks.models.candidate_scoring import EmbeddingView, scored_candidates
 
@@ -78,11 +78,8 @@ def ranker_training_set(
     negatives per user (0 keeps all), which bounds training rows without losing signal.
     """
     rng = np.random.default_rng(seed)
-    pos = snap.user_index(labels.user_ids)
-    rows = np.flatnonzero(pos >= 0)
-    if max_users is not None and len(rows) > max_users:
-        rows = np.sort(rng.choice(rows, max_users, replace=False))
-    users, truth = pos[rows], labels.truth[rows]
+    rows = sampled_label_rows(snap.user_ids, labels, max_users, rng)
+    users, truth = snap.user_index(labels.user_ids[rows]), labels.truth[rows]
     Xs, ys, groups = [], [], []
     lists = item_lists(snap, cand_cfg)
     for start in range(0, len(users), batch_users):
@@ -161,24 +158,29 @@ def _training_set_file(
     import time
 
     from recpipe.tasks.features.ranking_labels import label_set
-    from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
+    from recpipe.tasks.features.snapshot_arrays import (
+        snapshot_arrays,
+        snapshot_item_ids,
+        snapshot_user_ids,
+    )
     from recpipe.tasks.models.als_embeddings import ALSEmbeddings
     from recpipe.tasks.models.candidate_scoring import embedding_view
 
     t0 = time.perf_counter()
     parts = []
     for j, (snapshot, emb_path) in enumerate(zip(snapshots, emb_paths, strict=True)):
-        snap = snapshot_arrays(warehouse, snapshot)
+        labels = label_set(warehouse, snapshot, snapshot_item_ids(warehouse, snapshot))
+        # only the sampled users' features are loaded: memory and time follow max_users
+        sampled = sampled_label_rows(
+            snapshot_user_ids(warehouse, snapshot),
+            labels,
+            max_users,
+            np.random.default_rng(seed + j),
+        )
+        snap = snapshot_arrays(warehouse, snapshot, only_user_ids=labels.user_ids[sampled])
         view = embedding_view(snap, ALSEmbeddings.load(emb_path))
         parts.append(
-            ranker_training_set(
-                snap,
-                view,
-                label_set(warehouse, snapshot, snap.item_ids),
-                cand_cfg,
-                max_users=max_users,
-                seed=seed + j,
-            )
+            ranker_training_set(snap, view, labels, cand_cfg, max_users=max_users, seed=seed + j)
         )
     ts = TrainingSet(
         X=np.concatenate([p.X for p in parts]),

@@ -39,6 +39,8 @@ def test_bench_on_the_tiny_shop_reports_every_stage_against_its_floor(tmp_path):
         "scoring_shard/candidates", "scoring_shard/ranker_predict",
     }  # fmt: skip
     assert rows["scoring_shard"]["peak_rss_mb"] > 50  # measured in the worker processes
+    # the whole run's peak is at least every stage's (the stages reset the kernel's mark)
+    assert report["totals"]["peak_rss_mb"] >= max(r["peak_rss_mb"] or 0 for r in rows.values())
     assert report["totals"]["cpu_s"] >= sum(
         r["cpu_s"] for r in report["stages"] if r["stage"] == "scoring_shard"
     )  # children's CPU is counted in the total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,7 @@ class World:
     users: np.ndarray  # snapshot positions, including users without any event
     user_vecs: np.ndarray
     allowed: np.ndarray
+    warehouse: Path
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ def world(tiny_shop, tmp_path_factory) -> World:
     # also mask the most popular items, so the global sources have to skip their own top
     pop = np.nan_to_num(snap.item_feats[:, ITEM_FEATURES.index("decayed_popularity")], nan=0.0)
     allowed[np.argsort(-pop)[:5]] = False
-    return World(snap, view, users, view.user_vecs(snap, users), allowed)
+    return World(snap, view, users, view.user_vecs(snap, users), allowed, wh)
 
 
 def _cands(w: World, sources: tuple[str, ...], cfg: CandidateConfig = CFG) -> CandidateSet:
@@ -289,3 +291,26 @@ def test_mf_topn_matches_brute_force_with_exclusions(n, block_bytes):
         np.testing.assert_allclose(scores[u, mine], scores[u, order], rtol=1e-5)
         assert got.rank[got.row == u].tolist() == list(range(1, len(order) + 1))
         assert not excl[u, mine].any() and allowed[mine].all()
+
+
+def test_loading_only_some_users_gives_their_rows_of_the_full_snapshot(world, tmp_path):
+    """Training and evaluation load only their sampled users: each of those users' features,
+    history and affinities must equal the full snapshot's, and items stay whole."""
+    from recpipe.tasks.features.snapshot_arrays import snapshot_item_ids, snapshot_user_ids
+
+    full, warehouse = world.snap, world.warehouse
+    known = snapshot_user_ids(warehouse, "eval")
+    assert set(known) <= set(full.user_ids) and len(known) > 20
+    some = np.random.default_rng(1).choice(known, 15, replace=False)
+    part = snapshot_arrays(warehouse, "eval", only_user_ids=some)
+    assert sorted(part.user_ids) == sorted(some)
+    np.testing.assert_array_equal(part.item_ids, full.item_ids)
+    np.testing.assert_array_equal(snapshot_item_ids(warehouse, "eval"), full.item_ids)
+    rows = full.user_index(part.user_ids)
+    np.testing.assert_array_equal(part.user_feats, full.user_feats[rows])
+    assert (part.interactions != full.interactions[rows]).nnz == 0
+    assert (part.affinity != full.affinity[rows]).nnz == 0
+    for u in range(part.n_users):
+        a = slice(part.interactions.indptr[u], part.interactions.indptr[u + 1])
+        b = slice(full.interactions.indptr[rows[u]], full.interactions.indptr[rows[u] + 1])
+        np.testing.assert_array_equal(part.ui_feats[a], full.ui_feats[b])
