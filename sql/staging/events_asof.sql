@@ -17,24 +17,9 @@ catalog_categories as (
     select item_id, category from catalog
 ),
 
--- gap-based session numbers are only ever used for events without a session id, but they
--- count every event of the user; so the (sorting) window runs over those users' events only
-gap_users as (
-    select distinct user_id from events where session_id is null
-),
-
-sessioned_users_events as (
-    select e.user_id, e.item_id, e.event_type, e.ts, e.session_id as session_key
-    from events as e
-    anti join gap_users as g on e.user_id = g.user_id
-),
-
-gap_users_events as (
-    select e.*
-    from events as e
-    semi join gap_users as g on e.user_id = g.user_id
-),
-
+-- events without a session id get gap-based sessions: numbered over the user's events that
+-- lack one (a log either carries session ids or not), so the sorting window runs over those
+-- events alone and a log with session ids throughout is read once, with no join
 gaps as (
     select
         *,
@@ -44,7 +29,8 @@ gaps as (
                 > to_minutes(cast($session_gap_minutes as bigint)) then 1
             else 0
         end as new_session
-    from gap_users_events
+    from events
+    where session_id is null
 ),
 
 sessions as (
@@ -57,16 +43,16 @@ sessions as (
 ),
 
 keyed as (
-    select * from sessioned_users_events
+    select user_id, item_id, event_type, ts, session_id as session_key
+    from events
+    where session_id is not null
     union all
     select
         user_id,
         item_id,
         event_type,
         ts,
-        coalesce(
-            session_id, cast(user_id as varchar) || '#' || cast(gap_session_no as varchar)
-        ) as session_key
+        cast(user_id as varchar) || '#' || cast(gap_session_no as varchar) as session_key
     from sessions
 ),
 
