@@ -61,3 +61,17 @@ def create_table(
     kind = "temp table" if temp else "table"
     con.execute(f"create or replace {kind} {target} as {sql}", bind(sql, params or {}))
     return con.execute(f"select count(*) from {target}").fetchall()[0][0]
+
+
+def create_view(con: duckdb.DuckDBPyConnection, target: str, name: str, temp: bool = False) -> None:
+    """Define sql/<name>.sql as view `target` (identifier from a fixed set), computed when read.
+
+    A view cannot hold parameters: the SQL file must name none (ValueError otherwise).
+    """
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?", target):
+        raise ValueError(f"refusing view name {target!r}")
+    sql = _COMMENT.sub("", sql_text(name))
+    if sql_parameters(sql):
+        raise ValueError(f"{name}.sql names parameters {sorted(sql_parameters(sql))}: not a view")
+    kind = "temp view" if temp else "view"
+    con.execute(f"create or replace {kind} {target} as {sql}")
