@@ -55,8 +55,7 @@ def create_table(
 
     `target` is interpolated, so callers pass only names built from code constants.
     """
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?", target):
-        raise ValueError(f"refusing table name {target!r}")
+    _check_target(target, "table")
     sql = _COMMENT.sub("", sql_text(name))
     kind = "temp table" if temp else "table"
     con.execute(f"create or replace {kind} {target} as {sql}", bind(sql, params or {}))
@@ -68,10 +67,15 @@ def create_view(con: duckdb.DuckDBPyConnection, target: str, name: str, temp: bo
 
     A view cannot hold parameters: the SQL file must name none (ValueError otherwise).
     """
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?", target):
-        raise ValueError(f"refusing view name {target!r}")
+    _check_target(target, "view")
     sql = _COMMENT.sub("", sql_text(name))
     if sql_parameters(sql):
         raise ValueError(f"{name}.sql names parameters {sorted(sql_parameters(sql))}: not a view")
     kind = "temp view" if temp else "view"
     con.execute(f"create or replace {kind} {target} as {sql}")
+
+
+def _check_target(target: str, kind: str) -> None:
+    """`target` is interpolated into DDL: only plain (schema.)name identifiers pass."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?", target):
+        raise ValueError(f"refusing {kind} name {target!r}")
