@@ -383,14 +383,11 @@ def snapshot_matrix(warehouse: Path, snapshot: str) -> InteractionMatrix:
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"unknown snapshot {snapshot!r}")
     s = snapshot
+    uidx = pd.Index(snapshot_user_ids(warehouse, s))
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        users = con.sql(
-            f"select user_id from {s}.user_universe union select user_id from {s}.user_features"
-        ).df()
         items = con.sql(f"select item_id from {s}.item_features order by item_id").df()
         pairs = con.sql(f"select user_id, item_id, strength from {s}.user_item_features").df()
         as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
-    uidx = pd.Index(users["user_id"]).sort_values()
     iidx = pd.Index(items["item_id"])
     m, _ = _ordered_csr(
         uidx.get_indexer(pairs["user_id"]),
