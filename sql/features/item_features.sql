@@ -14,10 +14,9 @@ items as (
     where created_at is null or created_at < $as_of::timestamp
 ),
 
-stats as (
+event_stats as (
     select
         item_id,
-        any_value(category) as event_category,
         count(*) filter (where event_type = 'view') as n_view_all,
         count(*) filter (where event_type = 'cart') as n_cart_all,
         count(*) filter (where event_type = 'purchase') as n_purchase_all,
@@ -27,6 +26,14 @@ stats as (
         max(ts) as last_event_ts
     from events
     group by item_id
+),
+
+-- the category an item's events carry: the catalogue's (whenever the item was created), else
+-- 'unknown'
+stats as (
+    select s.*, coalesce(c.category, 'unknown') as event_category
+    from event_stats as s
+    left join catalog as c on s.item_id = c.item_id
 ),
 
 audience as (

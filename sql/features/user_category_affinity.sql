@@ -1,8 +1,11 @@
 -- One row per (user, category) before the cutoff: time-decayed share of the user's interest,
 -- long-term (all-time, undecayed) and short-term (last $short_days days) shares, and their
--- difference, the drift signal. Reads: events_asof. Parameters: $as_of, $short_days.
+-- difference, the drift signal. Events of items missing from the catalogue count as 'unknown'.
+-- Reads: events_asof, catalog. Parameters: $as_of, $short_days.
 with events as (
-    select * from events_asof
+    select e.user_id, coalesce(c.category, 'unknown') as category, e.weight, e.decay, e.age_days, e.ts
+    from events_asof as e
+    left join catalog as c on e.item_id = c.item_id
 ),
 
 per_category as (

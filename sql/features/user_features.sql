@@ -1,6 +1,7 @@
 -- One row per user with events before the cutoff: activity per event type and window,
--- recency, breadth and purchase rate. Item breadth comes from the per-pair totals.
--- Reads: events_asof, user_items_asof. Parameters: $as_of.
+-- recency, breadth and purchase rate. Item and category breadth come from the per-pair totals
+-- (items missing from the catalogue count as category 'unknown').
+-- Reads: events_asof, user_items_asof, catalog. Parameters: $as_of.
 with events as (
     select * from events_asof
 ),
@@ -25,16 +26,19 @@ activity as (
         max(age_days) as days_since_first_event,
         count(distinct cast(ts as date)) as active_days,
         count(distinct session_key) as n_sessions,
-        count(distinct category) as n_categories,
         sum(weight * decay) as decayed_strength
     from events
     group by user_id
 ),
 
 breadth as (
-    select user_id, count(item_id) as n_items
-    from user_items_asof
-    group by user_id
+    select
+        p.user_id,
+        count(p.item_id) as n_items,
+        count(distinct coalesce(c.category, 'unknown')) as n_categories
+    from user_items_asof as p
+    left join catalog as c on p.item_id = c.item_id
+    group by p.user_id
 ),
 
 final as (
@@ -59,7 +63,7 @@ final as (
         a.active_days,
         a.n_sessions,
         b.n_items,
-        a.n_categories,
+        b.n_categories,
         a.n_purchase_all / greatest(a.n_view_all, 1) as purchase_rate,
         a.decayed_strength
     from activity as a

@@ -1,7 +1,8 @@
--- Events strictly before the cutoff, with category, event weight, age and time decay.
+-- Events strictly before the cutoff, with event weight, age and time decay. The category is
+-- not copied onto every event: the two tables that group by it join the catalogue themselves.
 -- The one place the point-in-time filter lives: every feature table reads this (directly or
 -- through staging/user_items_asof). Only the columns the feature files use are kept.
--- Reads: lake_events, catalog. Parameters: $as_of, $event_types, $event_weights,
+-- Reads: lake_events. Parameters: $as_of, $event_types, $event_weights,
 -- $half_life_days, $session_gap_minutes.
 with events as (
     select user_id, item_id, event_type, ts, session_id
@@ -11,10 +12,6 @@ with events as (
 
 weights as (
     select unnest($event_types::varchar[]) as event_type, unnest($event_weights::double[]) as weight
-),
-
-catalog_categories as (
-    select item_id, category from catalog
 ),
 
 -- events without a session id get gap-based sessions: numbered over the user's events that
@@ -63,13 +60,11 @@ final as (
         k.event_type,
         k.ts,
         k.session_key,
-        coalesce(c.category, 'unknown') as category,
         coalesce(w.weight, 0.0) as weight,
         date_diff('millisecond', k.ts, $as_of::timestamp) / 86400000.0 as age_days,
         pow(0.5, date_diff('millisecond', k.ts, $as_of::timestamp) / 86400000.0
             / $half_life_days) as decay
     from keyed as k
-    left join catalog_categories as c on k.item_id = c.item_id
     left join weights as w on k.event_type = w.event_type
 )
 

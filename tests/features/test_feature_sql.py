@@ -156,3 +156,27 @@ def test_string_ids_work_in_every_table():
     uf = build(con, "user_features", AS_OF).set_index("user_id")
     assert uf.loc["u-a"].n_purchase_all == 1
     assert build(con, "user_category_affinity", AS_OF).category.unique().tolist() == ["unknown"]
+
+
+def test_items_missing_from_the_catalogue_count_as_one_unknown_category():
+    # the category is looked up per table (not copied onto every event): a user's events on
+    # two uncatalogued items and one catalogued item make two categories, and an item created
+    # after the cutoff still carries its catalogue category when it had earlier events
+    events = events_frame(
+        [
+            (1, 10, "view", "2026-01-09 10:00", "s1"),
+            (1, 11, "purchase", "2026-01-09 10:05", "s1"),
+            (1, 12, "cart", "2026-01-10 09:00", "s2"),
+            (2, 13, "view", "2026-01-10 09:00", "s3"),
+        ]
+    )
+    items = items_frame([(10, "shoes", "2025-12-01"), (13, "hats", "2026-01-20")])
+    con = feature_con(events, items, AS_OF)
+    uf = build(con, "user_features", AS_OF).set_index("user_id")
+    assert uf.loc[1].n_categories == 2 and uf.loc[2].n_categories == 1
+    aff = build(con, "user_category_affinity", AS_OF)
+    assert sorted(aff[aff.user_id == 1].category) == ["shoes", "unknown"]
+    assert aff[aff.user_id == 1].decayed_share.sum() == pytest.approx(1.0)
+    assert aff[aff.user_id == 2].category.tolist() == ["hats"]
+    itf = build(con, "item_features", AS_OF).set_index("item_id")
+    assert itf.category.to_dict() == {10: "shoes", 11: "unknown", 12: "unknown", 13: "hats"}
