@@ -37,6 +37,8 @@ final as (
             when price < 0 then 'negative_price'
             when quantity_raw is not null and (quantity is null or not isfinite(quantity))
                 then 'bad_quantity'
+            -- a purchase of a negative quantity is a return (set aside, like an anonymous row)
+            when quantity < 0 and event_type = 'purchase' then 'return'
             when quantity < 0 then 'negative_quantity'
         end as row_reason,
         hash(user_id, item_id, event_type, ts, session_id, price, quantity) as row_hash

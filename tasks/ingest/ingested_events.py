@@ -32,6 +32,12 @@ from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.ingest import event_lake, staging_owners
 
 MAX_BAD_ROW_SHARE: float = Settings.model_fields["max_bad_row_share"].default
+SET_ASIDE = ("already_in_lake", "duplicate", "missing_user_id", "return")
+"""Quarantine reasons that are normal in a real log, not corruption, so they never count towards
+the bad-row share: rows already in the lake, exact repeats (collapsed into one event), anonymous
+rows (no user_id: a guest's events cannot be personalised) and returns (a purchase of a negative
+quantity). They are still set aside in the quarantine with their reason and counted in the
+summary."""
 # Events before this are quarantined (ts_before_min): a log from any year since 1970 lands;
 # what lands before April 1970 is epoch seconds read as milliseconds (up to year 2200).
 MIN_TS: datetime = Settings.model_fields["min_ts"].default
@@ -469,19 +475,20 @@ def _stage_events(
     report.rows_quarantined = sum(report.by_reason.values())
     report.rows_landed = report.rows_in - report.rows_quarantined
     report._ts_range = (good[0][2], good[0][3]) if good else (None, None)  # type: ignore[attr-defined]
-    # rows already in the lake and exact repeats collapsed into one event are not bad rows
-    bad = (
-        report.rows_quarantined
-        - report.by_reason.get("already_in_lake", 0)
-        - report.by_reason.get("duplicate", 0)
-    )
+    bad = report.rows_quarantined - sum(report.by_reason.get(r, 0) for r in SET_ASIDE)
     if report.rows_in == 0:
         raise IngestError(f"{path}: the file has no rows")
+    if report.by_reason.get("missing_user_id", 0) == report.rows_in:
+        raise IngestError(
+            f"{path}: no row has a user_id (all {report.rows_in:,} are empty): check which "
+            "source column is mapped to user_id. Nothing was written to the lake."
+        )
     share = bad / report.rows_in
     if share > settings["max_bad_row_share"]:
-        examples = con.sql(
+        examples = con.execute(
             "select source_row, reason from checked where reason is not null "
-            "order by source_row limit 5"
+            "and not list_contains($aside, reason) order by source_row limit 5",
+            {"aside": list(SET_ASIDE)},
         ).fetchall()
         ex = "; ".join(f"row {r}: {why}" for r, why in examples)
         raise IngestError(

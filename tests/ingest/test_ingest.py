@@ -70,7 +70,8 @@ def test_every_bad_row_class_is_quarantined_with_its_reason(tmp_path):
         ("ts_in_future", {"ts": "2026-06-02 00:00:00"}),
         ("negative_price", {"price": "-3.5"}),
         ("bad_price", {"price": "twelve"}),
-        ("negative_quantity", {"quantity": "-1"}),
+        ("negative_quantity", {"quantity": "-1", "event_type": "view"}),
+        ("return", {"quantity": "-2", "event_type": "purchase"}),  # set aside, not bad
         ("bad_quantity", {"quantity": "lots"}),
     ]
     rows = []
@@ -238,3 +239,33 @@ def test_timezone_aware_timestamps_are_stored_as_utc(tmp_path):
         params={"f": event_lake.lake_paths(tmp_path / "lake", "events")},
     ).fetchall()[0][0]
     assert first == datetime(2026, 5, 1) - timedelta(hours=2)  # CEST is UTC+2
+
+
+def test_anonymous_rows_and_returns_are_set_aside_without_failing_the_file(tmp_path):
+    # an order log as shops export it: a quarter of the rows from guests (no customer id) and
+    # some returns (negative quantities); neither is corruption, so the 1% bad-row share holds
+    df = good_rows(1000).astype({"user_id": "object", "quantity": "float64"})
+    df.loc[df.index % 4 == 0, "user_id"] = None
+    returns = df.index[(df.event_type == "purchase") & (df.index % 4 != 0)][:20]
+    df.loc[returns, "quantity"] = -1.0
+    df.loc[[1, 2], "event_type"] = "wishlist"  # 0.2% really bad rows: within the share
+    path = tmp_path / "orders.parquet"
+    df.to_parquet(path)
+    summary = ingest(path, tmp_path / "lake")
+    assert summary.by_reason == {"missing_user_id": 250, "return": 20, "unknown_event_type": 2}
+    assert summary.rows_landed == lake_rows(tmp_path / "lake") == 1000 - 272
+    assert quarantine(tmp_path / "lake").reason.value_counts().to_dict() == summary.by_reason
+    # three really bad rows in 200 are still too many, and the message shows those, not guests
+    bad = good_rows(200, start="2026-05-20").astype({"user_id": "object"})
+    bad.loc[:99, "user_id"] = None
+    bad.loc[100:102, "event_type"] = "wishlist"
+    bad.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(IngestError, match=r"3 of 200 rows .*row 10[123]: unknown_event_type"):
+        ingest(tmp_path / "bad.parquet", tmp_path / "lake")
+    # a file where no row has a user id is a mapping mistake: it fails and names the field
+    none = good_rows(50, start="2026-06-01").astype({"user_id": "object"})
+    none["user_id"] = pd.Series([None] * 50, dtype="string")  # a typed column, every value empty
+    none.to_parquet(tmp_path / "none.parquet")
+    with pytest.raises(IngestError, match="no row has a user_id"):
+        ingest(tmp_path / "none.parquet", tmp_path / "new-lake")
+    assert lake_rows(tmp_path / "lake") == 728 and lake_rows(tmp_path / "new-lake") == 0
