@@ -265,6 +265,17 @@ def import_(
     ts_unit: Annotated[
         str | None, typer.Option(help="generic: s or ms when ts is a unix epoch.")
     ] = None,
+    event_type: Annotated[
+        str | None,
+        typer.Option(
+            help="generic: the event type of every row, for a log without an event column "
+            "(an order export: purchase)."
+        ),
+    ] = None,
+    ts_format: Annotated[
+        str | None,
+        typer.Option(help="generic: strptime format of text dates, e.g. '%m/%d/%Y %H:%M'."),
+    ] = None,
 ) -> None:
     """Convert a public log format to the event contract."""
     existing_file(source, "SOURCE")
@@ -277,7 +288,13 @@ def import_(
         result = IMPORTERS[fmt](source, out, **given(purchase_threshold=purchase_threshold))
     elif fmt == "generic":
         result = IMPORTERS[fmt](
-            source, out, _pairs(column, "--column"), _pairs(event, "--event") or None, ts_unit
+            source,
+            out,
+            _pairs(column, "--column"),
+            _pairs(event, "--event") or None,
+            ts_unit,
+            event_type,
+            ts_format,
         )
     else:
         result = IMPORTERS[fmt](source, out)

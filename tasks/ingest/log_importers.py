@@ -268,7 +268,9 @@ def movielens_ratings(source: Path, out_dir: Path, purchase_threshold: float = 4
     return ImportResult(events_path, None, n_events, None)
 
 
-def _validate_generic_columns(columns: Mapping[str, str]) -> dict[str, str]:
+def _validate_generic_columns(
+    columns: Mapping[str, str], required: tuple[str, ...] = REQUIRED_GENERIC_COLUMNS
+) -> dict[str, str]:
     """Check the contract -> source column mapping; return it with quoted source names."""
     if not isinstance(columns, Mapping):
         raise InputError("columns must map contract column names to source column names")
@@ -280,7 +282,7 @@ def _validate_generic_columns(columns: Mapping[str, str]) -> dict[str, str]:
             f" allowed: {', '.join(REQUIRED_GENERIC_COLUMNS + OPTIONAL_GENERIC_COLUMNS)}"
         )
     # a required column not mapped is read from the source column of the same name
-    columns = {key: key for key in REQUIRED_GENERIC_COLUMNS} | dict(columns)
+    columns = {key: key for key in required} | dict(columns)
     return {key: _quote_identifier(value) for key, value in columns.items()}
 
 
@@ -308,18 +310,35 @@ def generic_csv(
     columns: dict[str, str],
     event_map: dict[str, str] | None = None,
     ts_unit: str | None = None,
+    event_type: str | None = None,
+    ts_format: str | None = None,
 ) -> ImportResult:
     """Convert a headered CSV described by ``columns`` (contract name -> source column; the
     required columns default to source columns of their own names).
 
     ``event_map`` maps source event values to view/cart/purchase (identity when None); unknown
-    values raise. ``ts_unit`` None parses timestamps (offsets converted to UTC, naive values
+    values raise. ``event_type`` instead makes every row that event type, for a log without an
+    event column (an order export: ``purchase``). ``ts_format`` reads text timestamps with a
+    strptime format (``%m/%d/%Y %H:%M`` for ``12/1/2010 8:26``). ``ts_unit`` None parses timestamps (offsets converted to UTC, naive values
     taken as UTC); ``"s"``/``"ms"``/``"us"`` read unix epochs. A ``category`` mapping also
     writes ``items.parquet``.
     """
-    quoted = _validate_generic_columns(columns)
-    columns = {key: key for key in REQUIRED_GENERIC_COLUMNS} | dict(columns)
+    required = REQUIRED_GENERIC_COLUMNS
+    if event_type is not None:
+        if event_type not in EVENT_TYPES:
+            raise InputError(
+                f"event_type must be one of {', '.join(EVENT_TYPES)}; got {event_type!r}"
+            )
+        if event_map is not None or "event_type" in columns:
+            raise InputError(
+                "give either one event_type for every row or an event column, not both"
+            )
+        required = tuple(c for c in REQUIRED_GENERIC_COLUMNS if c != "event_type")
+    quoted = _validate_generic_columns(columns, required)
+    columns = {key: key for key in required} | dict(columns)
     from_values, to_values = _validate_event_map(event_map)
+    if ts_unit is not None and ts_format is not None:
+        raise InputError("give ts_unit (epoch numbers) or ts_format (text dates), not both")
     if ts_unit is not None and ts_unit not in TS_UNIT_FACTORS:
         raise InputError(
             f"ts_unit must be None or one of {', '.join(TS_UNIT_FACTORS)}, got {ts_unit!r}"
@@ -330,23 +349,27 @@ def generic_csv(
     _require_columns(source, list(schema), [columns[key] for key in quoted])
     types = {key: schema[_actual_name(schema, columns[key])] for key in quoted}
 
-    event_value = f"cast({quoted['event_type']} as varchar)"
-    position = f"list_position($event_from, {event_value})"
     select = [
         f"{_id_expression(quoted['user_id'], types['user_id'])} as user_id",
         f"{_id_expression(quoted['item_id'], types['item_id'])} as item_id",
-        (
+    ]
+    params: dict[str, Any] = {"source": str(source)}
+    if event_type is not None:
+        select.append("cast($event_type as varchar) as event_type")
+        params["event_type"] = event_type
+    else:
+        event_value = f"cast({quoted['event_type']} as varchar)"
+        position = f"list_position($event_from, {event_value})"
+        select.append(
             f"case when {position} is null"
             f" then error('unknown event value ' || coalesce('''' || {event_value} || '''', 'NULL'))"
             f" else $event_to[{position}] end as event_type"
-        ),
-    ]
-    params: dict[str, Any] = {
-        "source": str(source),
-        "event_from": from_values,
-        "event_to": to_values,
-    }
-    if ts_unit is None:
+        )
+        params |= {"event_from": from_values, "event_to": to_values}
+    if ts_format is not None:
+        ts_expr = f"strptime(cast({quoted['ts']} as varchar), $ts_format)"
+        params["ts_format"] = ts_format
+    elif ts_unit is None:
         ts_expr = f"cast(cast({quoted['ts']} as timestamptz) as timestamp)"
     else:
         ts_expr = (
@@ -374,7 +397,13 @@ def generic_csv(
             n_events = _copy_parquet(con, events_sql, params, events_path)
         except duckdb.Error as exc:
             if not _is_unknown_event(exc):
-                raise InputError(f"{source}: import failed: {exc}") from exc
+                hint = (
+                    " Dates written another way are read with a strptime format, e.g."
+                    " `--ts-format '%m/%d/%Y %H:%M'` for 12/1/2010 8:26."
+                    if "timestamp" in str(exc) and ts_format is None and ts_unit is None
+                    else ""
+                )
+                raise InputError(f"{source}: import failed: {exc}{hint}") from exc
             unknown = _unknown_event_values(con, source, quoted["event_type"], from_values)
             raise InputError(
                 f"{source}: unknown event value(s) in column {columns['event_type']!r}:"
@@ -394,8 +423,12 @@ def generic_csv(
             "select * from final"
         )
         items_path = Path(out_dir) / ITEMS_FILE
-        items_params = {key: params[key] for key in ("source", "ts_factor") if key in params}
-        n_items = _write(source, items_path, items_sql, items_params, columns["event_type"])
+        items_params = {
+            key: params[key] for key in ("source", "ts_factor", "ts_format") if key in params
+        }
+        n_items = _write(
+            source, items_path, items_sql, items_params, columns.get("event_type", "event_type")
+        )
     logger.info("generic: %s -> %s (%d events)", source, events_path, n_events)
     return ImportResult(events_path, items_path, n_events, n_items)
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from recpipe.errors import InputError
 from recpipe.tasks.common.sql_files import sql_text
 from recpipe.tasks.ingest.log_importers import (
     IMPORTERS,
@@ -325,3 +326,38 @@ def test_registry_and_sql_files() -> None:
         sql = sql_text(f"importers/{name}")
         assert sql.rstrip().rstrip(";").endswith("select * from final"), name
         assert "read_csv(\n        $source," in sql, name
+
+
+def test_generic_order_export_without_event_column_and_us_dates(tmp_path: Path) -> None:
+    # the shape of a gift-ware shop's order lines: no event column, dates as M/D/YYYY H:MM,
+    # a guest order without a customer, a cancellation with a negative quantity
+    source = write_csv(
+        tmp_path / "orders.csv",
+        "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+        "536365,85123A,6,12/1/2010 8:26,2.55,17850\n"
+        "536366,22633,6,12/1/2010 8:28,1.85,\n"
+        "C536379,D,-1,12/11/2010 9:41,27.5,14527\n",
+    )
+    columns = {
+        "user_id": "CustomerID",
+        "item_id": "StockCode",
+        "ts": "InvoiceDate",
+        "session_id": "InvoiceNo",
+        "quantity": "Quantity",
+    }
+    with pytest.raises(InputError, match=r"--ts-format '%m/%d/%Y %H:%M'"):
+        generic_csv(source, tmp_path / "out", columns, event_type="purchase")
+    result = generic_csv(
+        source, tmp_path / "out", columns, event_type="purchase", ts_format="%m/%d/%Y %H:%M"
+    )
+    assert [r[:4] for r in rows(result.events_path)] == [
+        (17850, "85123A", "purchase", datetime(2010, 12, 1, 8, 26)),
+        (None, "22633", "purchase", datetime(2010, 12, 1, 8, 28)),
+        (14527, "D", "purchase", datetime(2010, 12, 11, 9, 41)),
+    ]
+    with pytest.raises(InputError, match="event_type must be one of"):
+        generic_csv(source, tmp_path / "out", columns, event_type="order")
+    with pytest.raises(InputError, match="not both"):
+        generic_csv(
+            source, tmp_path / "out", columns | {"event_type": "Quantity"}, event_type="purchase"
+        )
