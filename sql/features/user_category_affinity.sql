@@ -3,7 +3,13 @@
 -- difference, the drift signal. Events of items missing from the catalogue count as 'unknown'.
 -- Reads: events_asof, catalog. Parameters: $as_of, $short_days.
 with events as (
-    select e.user_id, coalesce(c.category, 'unknown') as category, e.weight, e.decay, e.age_days, e.ts
+    select
+        e.user_id,
+        coalesce(c.category, 'unknown') as category,
+        e.weight,
+        e.decay,
+        e.age_days,
+        e.ts
     from events_asof as e
     left join catalog as c on e.item_id = c.item_id
 ),
