@@ -3,10 +3,18 @@
 A snapshot (`serve`, `train`, `eval`) is a DuckDB schema holding every feature table computed
 as of one cutoff: events at or after the cutoff are invisible (they are filtered once, in
 `sql/staging/events_asof.sql`). Snapshot and table names come from the fixed sets below.
+
+A snapshot remembers what it was built from (table `_build`: a key over the lake's content,
+the cutoff, the settings, the tables and their SQL). Asked again for the same key, it is kept
+as it is, so `recpipe run`'s recommend step does not redo the serve snapshot its train step
+just built; any change to one of those inputs rebuilds it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,9 +25,10 @@ import duckdb
 from pydantic import Field
 from pydantic.dataclasses import dataclass as config_dataclass
 
-from recpipe.tasks.common.sql_files import create_table
+from recpipe.tasks.common.sql_files import create_table, sql_text
 from recpipe.tasks.common.stage_timings import stage
 from recpipe.tasks.ingest import event_lake
+from recpipe.tasks.ingest.lake_cutoffs import lake_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +75,7 @@ class FeatureTablesResult:
     as_of: datetime
     rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    reused: bool = False  # the snapshot was already built from the same inputs: kept as it was
 
 
 def attach_lake(
@@ -139,6 +149,39 @@ def events_asof(con: duckdb.DuckDBPyConnection, as_of: datetime, cfg: FeatureCon
     return n
 
 
+BUILD_MARK = "_build"
+"""One-row table in a snapshot's schema: the key of the inputs its tables were built from."""
+STAGING_SQL = ("staging/events_asof", "staging/user_items_asof")
+
+
+def snapshot_key(
+    lake_dir: Path, as_of: datetime, cfg: FeatureConfig, tables: tuple[str, ...]
+) -> str:
+    """Hash of everything a snapshot's tables depend on: the lake's content, the cutoff, the
+    feature settings, the tables asked for and the text of their SQL."""
+    sql = [sql_text(name) for name in (*STAGING_SQL, *(f"features/{t}" for t in tables))]
+    parts = [lake_fingerprint(lake_dir), as_of.isoformat(), dataclasses.asdict(cfg), tables, sql]
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _built_with(
+    con: duckdb.DuckDBPyConnection, snapshot: str, tables: tuple[str, ...]
+) -> str | None:
+    """The key `snapshot` was last built with, if its build finished and every table is there."""
+    present = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = $s",
+            {"s": snapshot},
+        ).fetchall()
+    }
+    if BUILD_MARK not in present or not set(tables) <= present:
+        return None
+    row = con.execute(f"select key from {snapshot}.{BUILD_MARK}").fetchone()
+    return row[0] if row else None
+
+
 def feature_tables(
     lake_dir: Path,
     warehouse: Path,
@@ -163,15 +206,30 @@ def feature_tables(
         "top_n": int(cfg.covis_top_n),
         "max_session_items": int(cfg.max_session_items),
     }
+    key = snapshot_key(lake_dir, as_of, cfg, tables)
     with (
         stage("features", part=snapshot),
         duckdb.connect(str(warehouse), config=DUCKDB_CONFIG) as con,
     ):
+        if _built_with(con, snapshot, tables) == key:
+            for name in tables:
+                result.rows[name] = con.execute(
+                    f"select count(*) from {snapshot}.{name}"
+                ).fetchone()[0]
+            result.reused = True
+            logger.info(
+                "%s snapshot as of %s was built from the same lake, settings and SQL: kept",
+                snapshot,
+                as_of,
+            )
+            return result
+        # the mark goes first, so a build that stops half way is never taken for a finished one
+        con.execute(f"create schema if not exists {snapshot}")
+        con.execute(f"drop table if exists {snapshot}.{BUILD_MARK}")
         attach_lake(con, lake_dir)
         t0 = time.perf_counter()
         result.rows["events_asof"] = events_asof(con, as_of, cfg)
         result.seconds["events_asof"] = time.perf_counter() - t0
-        con.execute(f"create schema if not exists {snapshot}")
         for name in tables:
             t0 = time.perf_counter()
             with stage(f"features.{name}", part=snapshot) as st:
@@ -182,4 +240,8 @@ def feature_tables(
             logger.info(
                 "%s.%s: %d rows in %.1fs", snapshot, name, result.rows[name], result.seconds[name]
             )
+        con.execute(
+            f"create table {snapshot}.{BUILD_MARK} as select $key as key, now() as built_at",
+            {"key": key},
+        )
     return result

@@ -74,3 +74,43 @@ def test_a_later_cutoff_does_see_new_events(tiny_shop, tmp_path):
     assert b["user_features"]["n_events"].sum() > a["user_features"]["n_events"].sum()
     with pytest.raises(AssertionError):
         pd.testing.assert_frame_equal(a["user_item_features"], b["user_item_features"])
+
+
+def test_a_snapshot_built_from_the_same_inputs_is_kept_and_any_change_rebuilds_it(
+    tiny_shop, tmp_path
+):
+    # `recpipe run` asks for the serve snapshot twice (train, then recommend): the second call
+    # keeps the tables; new events, another cutoff or other settings rebuild them
+    events = pd.read_parquet(tiny_shop / "events")
+    last = events["ts"].max()
+    cut = (last - timedelta(days=3)).floor("D").to_pydatetime()
+    early, late = (
+        events[events.ts < last - timedelta(days=2)],
+        events[events.ts >= last - timedelta(days=2)],
+    )
+    early.to_parquet(tmp_path / "early.parquet")
+    late.to_parquet(tmp_path / "late.parquet")
+    lake, wh, now = tmp_path / "lake", tmp_path / "wh.duckdb", datetime(2027, 1, 1)
+    ingested_events(tmp_path / "early.parquet", lake, TYPES, now=now)
+
+    first = feature_tables(lake, wh, cut, "serve", CFG)
+    built = snapshot(wh, "serve")
+    again = feature_tables(lake, wh, cut, "serve", CFG)
+    assert not first.reused and again.reused
+    assert again.rows == {t: first.rows[t] for t in FEATURE_TABLES}
+    for table in FEATURE_TABLES:
+        pd.testing.assert_frame_equal(built[table], snapshot(wh, "serve")[table], obj=table)
+
+    other = FeatureConfig(event_weights=CFG.event_weights, half_life_days=3.0)
+    assert not feature_tables(lake, wh, cut, "serve", other).reused  # settings changed
+    assert not feature_tables(lake, wh, cut, "serve", CFG).reused  # and back
+    later = last.to_pydatetime() + timedelta(seconds=1)
+    n_before = feature_tables(lake, wh, later, "serve", CFG).rows  # cutoff changed
+    ingested_events(tmp_path / "late.parquet", lake, TYPES, now=now)  # the lake changed
+    grown = feature_tables(lake, wh, later, "serve", CFG)
+    assert not grown.reused and grown.rows["user_item_features"] > n_before["user_item_features"]
+    # a build that stopped half way (its mark gone) is not taken for a finished one
+    with duckdb.connect(str(wh)) as con:
+        con.execute("drop table serve._build; drop table serve.item_covisitation")
+    assert not feature_tables(lake, wh, later, "serve", CFG).reused
+    assert len(snapshot(wh, "serve")["item_covisitation"]) > 0
