@@ -13,10 +13,10 @@ with checked as (
         f.ts,
         f.session_id,
         f.price,
-        -- exact repeats (order lines listing one product twice, double-fired events) collapse
-        -- into their first row, which carries their summed quantity
+        -- repeats (order lines listing one product twice, double-fired events) collapse into
+        -- their first row, which carries their summed quantity
         case
-            when r.copy_no = 1 and f.row_reason is null then f.quantity * r.n_copies
+            when r.copy_no = 1 and f.row_reason is null then r.total_quantity
             else f.quantity
         end as quantity,
         f.ts_raw,

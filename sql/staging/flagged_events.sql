@@ -1,5 +1,6 @@
 -- Every raw event row with the first row check it fails (null when it passes) and a hash of its
--- seven contract columns (equal rows, equal hashes: what `repeated_events` groups on).
+-- contract columns but quantity (one order line split over rows: what `repeated_events` groups
+-- on).
 -- Reads: raw_events (typed by code; *_raw are the source values as read, for the null and
 -- parse checks). Parameters: $event_types, $event_from / $event_to (the event map), $min_ts,
 -- $max_ts. Materialised once per source file: the later steps read this table, not the file.
@@ -41,7 +42,7 @@ final as (
             when quantity < 0 and event_type = 'purchase' then 'return'
             when quantity < 0 then 'negative_quantity'
         end as row_reason,
-        hash(user_id, item_id, event_type, ts, session_id, price, quantity) as row_hash
+        hash(user_id, item_id, event_type, ts, session_id, price) as row_hash
     from raw
 )
 

@@ -3,12 +3,15 @@
 -- lands unless its row check failed). Reads: flagged (sql/staging/flagged_events.sql),
 -- landed_events (lake rows in the file's time range).
 --
--- exact repeats: rows equal in all seven contract columns; the first (by source row) lands
--- (with the repeats' quantities summed) and the others are recorded as `duplicate`. Equal
--- rows have equal hashes, so only rows whose hash repeats are numbered.
+-- repeats: rows that pass their checks and are equal in every contract column but quantity
+-- (an order listing one product on two lines, with the same or another quantity; a
+-- double-fired view). The first (by source row) lands with the quantities summed, the others
+-- are recorded as `duplicate`; so no two landed rows of a file are alike, whatever their
+-- quantities. Equal rows have equal hashes, so only rows whose hash repeats are numbered.
 with repeated_hashes as (
     select row_hash
     from flagged
+    where row_reason is null
     group by row_hash
     having count(*) > 1
 ),
@@ -17,14 +20,15 @@ copies as (
     select
         f.source_row,
         row_number() over (
-            partition by f.user_id, f.item_id, f.event_type, f.ts, f.session_id, f.price, f.quantity
+            partition by f.user_id, f.item_id, f.event_type, f.ts, f.session_id, f.price
             order by f.source_row
         ) as copy_no,
-        count(*) over (
-            partition by f.user_id, f.item_id, f.event_type, f.ts, f.session_id, f.price, f.quantity
-        ) as n_copies
+        sum(f.quantity) over (
+            partition by f.user_id, f.item_id, f.event_type, f.ts, f.session_id, f.price
+        ) as total_quantity
     from flagged as f
     semi join repeated_hashes as r on f.row_hash = r.row_hash
+    where f.row_reason is null
 ),
 
 in_lake as (
@@ -42,7 +46,7 @@ final as (
     select
         coalesce(c.source_row, l.source_row) as source_row,
         c.copy_no,
-        c.n_copies,
+        c.total_quantity,
         l.source_row is not null as in_lake
     from copies as c
     full outer join in_lake as l on c.source_row = l.source_row

@@ -65,6 +65,28 @@ def test_exact_repeats_collapse_into_one_event_with_their_quantity_summed(tmp_pa
     assert "duplicate" in summary.markdown()
 
 
+def test_one_order_line_split_over_rows_of_other_quantities_lands_once(tmp_path):
+    # the real gift-ware order log has lines equal but for quantity (1, 1 and 2 of one product
+    # on one invoice): collapsing only exact repeats left two identical rows of quantity 2, and
+    # the events suite then failed the file; every such group now lands as one summed event
+    log = purchases(500, "2024-01-01").assign(session_id="inv", price=2.5)
+    split = log.iloc[:30].copy()
+    extra = pd.concat([split.assign(quantity=1), split.assign(quantity=2)])
+    refund = log.iloc[[40]].assign(quantity=-1)  # a return of the same line: set aside alone
+    path = tmp_path / "orders.parquet"
+    pd.concat([log.assign(quantity=lambda d: d.quantity.where(d.index >= 30, 1)), extra, refund])\
+        .to_parquet(path, index=False)  # fmt: skip
+    summary = ingested_events(path, tmp_path / "lake", TYPES, now=NOW)
+    assert summary.by_reason == {"duplicate": 60, "return": 1}
+    landed = lake_events(tmp_path / "lake")
+    assert len(landed) == summary.rows_landed == 500
+    assert not landed.duplicated(["user_id", "item_id", "ts"]).any()
+    by_key = landed.set_index(["user_id", "item_id", "ts"])["quantity"]
+    key = log.set_index(["user_id", "item_id", "ts"]).index
+    assert (by_key.loc[key[:30]] == 4).all()  # 1 + 1 + 2
+    assert (by_key.loc[key[30:]].values == log.quantity.iloc[30:].values).all()
+
+
 @pytest.mark.parametrize(
     ("unit_read", "values", "fix"),
     [
