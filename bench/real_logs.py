@@ -35,7 +35,8 @@ weights, scaled); popularity and buy-again use purchases only. ALS and EASE keep
 items (repeat purchases count); users without history get recent popularity.
 
 Evaluated users: everyone with a purchase in the test window (cold users included; a user
-missing from recpipe's table counts as zero for it). Relevant items: the distinct items the user
+missing from recpipe's table, first seen after the cutoff, gets the published version's default
+list, which `recpipe recs` shows such a user; a version without one scores them zero). Relevant items: the distinct items the user
 purchased in the test window. NDCG@10 (binary gains, ideal DCG over min(|rel|, 10)) and HR@10
 come from recpipe's own `ranking_metrics`; Recall@20 = hits in the top 20 / min(|rel|, 20).
 
@@ -69,7 +70,11 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from recpipe.tasks.evaluation.ranking_metrics import hit_rate_at_k, ndcg_at_k, precision_at_k
-from recpipe.tasks.serving.recommendation_publishing import current_version, version_files
+from recpipe.tasks.serving.recommendation_publishing import (
+    DEFAULT_LIST_FILE,
+    current_version,
+    version_files,
+)
 
 K = 20
 CACHE = Path.home() / ".cache" / "recpipe-bench"
@@ -256,13 +261,23 @@ def recpipe_env(data_dir: Path) -> dict:
     }
 
 
-def read_current(data_dir: Path) -> pd.DataFrame:
-    """The published table CURRENT points at."""
+def read_current(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The published table CURRENT points at, and its version's default list (for users the
+    table does not hold; empty for a version without one)."""
     recs_dir = data_dir / "recommendations"
     version = current_version(recs_dir)
     if version is None:
         raise RuntimeError(f"{recs_dir}: nothing published")
-    return pd.concat(map(pd.read_parquet, version_files(recs_dir, version)), ignore_index=True)
+    table = pd.concat(map(pd.read_parquet, version_files(recs_dir, version)), ignore_index=True)
+    default = recs_dir / version / DEFAULT_LIST_FILE
+    listed = pd.read_parquet(default) if default.exists() else pd.DataFrame({"item_id": []})
+    return table, listed
+
+
+def save_current(data_dir: Path, table_path: Path) -> None:
+    table, listed = read_current(data_dir)
+    table.to_parquet(table_path)
+    listed.to_parquet(table_path.with_name(table_path.stem + "_default_list.parquet"))
 
 
 def run_recpipe(ds: Dataset, work: Path, reuse: bool) -> dict[str, pd.DataFrame]:
@@ -273,7 +288,7 @@ def run_recpipe(ds: Dataset, work: Path, reuse: bool) -> dict[str, pd.DataFrame]
     if reuse:
         if not all(p.exists() for p in saved.values()):
             raise RuntimeError(f"--reuse: no saved tables under {root}; run without --reuse first")
-        return {k: pd.read_parquet(p) for k, p in saved.items()}
+        return load_saved(saved)
     shutil.rmtree(data, ignore_errors=True)  # a fresh lake and registry: no earlier champion
     env, as_of = recpipe_env(data), ["--data-dir", data, "--as-of", ds.cutoff.isoformat()]
     with step(f"{ds.name}: recpipe run"):
@@ -283,7 +298,7 @@ def run_recpipe(ds: Dataset, work: Path, reuse: bool) -> dict[str, pd.DataFrame]
             env=env,
             cwd=root,
         )
-        read_current(data).to_parquet(saved["default"])
+        save_current(data, saved["default"])
     with step(f"{ds.name}: recpipe recommend --explore-share 0"):
         sh(
             [BIN / "recpipe", "recommend", *as_of, "--explore-share", "0"],
@@ -291,8 +306,20 @@ def run_recpipe(ds: Dataset, work: Path, reuse: bool) -> dict[str, pd.DataFrame]
             env=env,
             cwd=root,
         )
-        read_current(data).to_parquet(saved["explore0"])
-    return {k: pd.read_parquet(p) for k, p in saved.items()}
+        save_current(data, saved["explore0"])
+    return load_saved(saved)
+
+
+def load_saved(saved: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    """The saved tables, and each one's default list under `<key>_default_list`."""
+    out = {}
+    for key, path in saved.items():
+        out[key] = pd.read_parquet(path)
+        listed = path.with_name(path.stem + "_default_list.parquet")
+        out[f"{key}_default_list"] = (
+            pd.read_parquet(listed) if listed.exists() else pd.DataFrame({"item_id": []})
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- split and metrics
@@ -331,9 +358,12 @@ def metrics(recs: np.ndarray, split: Split) -> dict[str, float]:
     }
 
 
-def table_recs(table: pd.DataFrame, split: Split, items: pd.Index) -> tuple[np.ndarray, float]:
+def table_recs(
+    table: pd.DataFrame, split: Split, items: pd.Index, default: pd.DataFrame | None = None
+) -> tuple[np.ndarray, float]:
     """A published table as an (users, K) array of item positions (-1 = missing), and the
-    share of evaluated users it covers."""
+    share of evaluated users it covers. Users the table does not hold get the version's
+    `default` list (what `recpipe recs` shows a user first seen after the cutoff)."""
     recs = np.full((len(split.users), K), -1, dtype=np.int64)
     t = table[table["rank"] <= K]
     row = pd.Index(split.users).get_indexer(t["user_id"])
@@ -341,6 +371,11 @@ def table_recs(table: pd.DataFrame, split: Split, items: pd.Index) -> tuple[np.n
     pos[pos < 0] = len(items)
     keep = row >= 0
     recs[row[keep], t["rank"].to_numpy()[keep] - 1] = pos[keep]
+    if default is not None and len(default):
+        listed = items.get_indexer(default.sort_values("rank")["item_id"][:K])
+        listed[listed < 0] = len(items)
+        absent = ~np.isin(np.arange(len(split.users)), row[keep])
+        recs[np.ix_(absent, np.arange(len(listed)))] = listed
     return recs, float(np.isin(split.users, table["user_id"].unique()).mean())
 
 
@@ -556,7 +591,7 @@ def evaluate(ds: Dataset, work: Path, skip_recpipe: bool, reuse: bool) -> dict[s
         ):
             if key not in tables:
                 continue
-            recs, coverage = table_recs(tables[key], test, items)
+            recs, coverage = table_recs(tables[key], test, items, tables[f"{key}_default_list"])
             results[label] = metrics(recs, test) | {"coverage": coverage}
             if key == "default":
                 ds.info["source_mix"] = source_mix(tables[key], test, recs)
@@ -591,7 +626,8 @@ def report(all_results: dict[str, dict], infos: dict[str, dict]) -> str:
     lines += [
         "",
         "Users evaluated: everyone with a purchase in the test window (cold users included; users",
-        "missing from recpipe's table score 0). Relevant = distinct items purchased in the test window.",
+        "missing from recpipe's table get its version's default list, what `recpipe recs` shows a new user).",
+        "Relevant = distinct items purchased in the test window.",
         "NDCG@10 binary gains, ideal DCG over min(|rel|, 10); Recall@20 = hits in top 20 / min(|rel|, 20);",
         "HR@10 = any hit in the top 10. Peers tuned on the preceding window of the same length.",
     ]

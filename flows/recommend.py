@@ -18,6 +18,7 @@ from recpipe.flows.shard_runners import (
 )
 from recpipe.flows.steps import (
     checked_version_task,
+    default_list_task,
     exclusion_list_task,
     feature_tables_task,
     markdown_artifact_task,
@@ -30,7 +31,7 @@ from recpipe.flows.steps import (
     user_recommendations_task,
 )
 from recpipe.params import RecommendParams
-from recpipe.tasks.serving.recommendation_publishing import pending_version
+from recpipe.tasks.serving.recommendation_publishing import DEFAULT_LIST_FILE, pending_version
 
 
 @flow(name="recommend", log_prints=True, on_failure=[failure_report])
@@ -80,6 +81,9 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
             ],
             runner,
             dask_address,
+        )
+        default_list_task(
+            wh, cfg, model.version, model.run_id, generated_at, str(version_dir / DEFAULT_LIST_FILE)
         )
         published = checked_version_task(
             recs_dir,

@@ -756,10 +756,12 @@ def recs(
     settings = prepare(data_dir, writes=False)
     from recpipe.tasks.serving.recommendation_lookup import user_list
 
-    version, df = user_list(settings.recommendations_dir, settings.lake_dir, user_id)
+    version, df, default = user_list(settings.recommendations_dir, settings.lake_dir, user_id)
     if df.empty:
         typer.echo(f"user {user_id} has no recommendations in version {version}")
         raise typer.Exit(1)
+    if default:
+        typer.echo(f"user {user_id} is not in version {version}: the list for new users and guests")
     typer.echo(f"user {user_id} - version {version} - model v{df['model_version'].iloc[0]}")
     typer.echo(
         df[["rank", "item_id", "category", "source", "score", "propensity"]].to_string(index=False)

@@ -58,4 +58,4 @@ def stored_current(store: ObjectStore) -> str | None:
 
 def stored_version_glob(store: ObjectStore, version: str) -> str:
     """`s3://` glob of a stored version's Parquet files (for `duckdb_connection`)."""
-    return f"{store.url}/{RECS_PREFIX}/{version}/*.parquet"
+    return f"{store.url}/{RECS_PREFIX}/{version}/part-*.parquet"

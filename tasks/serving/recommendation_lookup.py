@@ -9,11 +9,19 @@ import pandas as pd
 
 from recpipe.errors import NoDataError
 from recpipe.tasks.ingest import event_lake
-from recpipe.tasks.serving.recommendation_publishing import current_version, version_files
+from recpipe.tasks.serving.recommendation_publishing import (
+    DEFAULT_LIST_FILE,
+    current_version,
+    version_files,
+)
 
 
-def user_list(recs_dir: Path, lake_dir: Path, user_id: str) -> tuple[str | None, pd.DataFrame]:
-    """(current version, that user's rows with category) — empty frame when absent."""
+def user_list(
+    recs_dir: Path, lake_dir: Path, user_id: str
+) -> tuple[str | None, pd.DataFrame, bool]:
+    """(current version, that user's rows with category, whether they are the version's
+    default list): a user the table does not hold gets the list for new users and guests
+    (`default-list.parquet`), or an empty frame for a version written without one."""
     version = current_version(recs_dir)
     if version is None:
         raise NoDataError(f"{recs_dir}: nothing published yet; run `recpipe recommend`")
@@ -31,4 +39,12 @@ def user_list(recs_dir: Path, lake_dir: Path, user_id: str) -> tuple[str | None,
         "where cast(r.user_id as varchar) = $user order by r.rank",
         {"user": str(user_id)},
     ).df()
-    return version, df
+    default = Path(recs_dir) / version / DEFAULT_LIST_FILE
+    if not df.empty or not default.exists():
+        return version, df, False
+    df = con.execute(
+        "select d.*, null::double as propensity, c.category from read_parquet($f) d "
+        "left join catalog c on d.item_id = c.item_id order by d.rank",
+        {"f": str(default)},
+    ).df()
+    return version, df, True

@@ -53,6 +53,10 @@ class PublishResult:
 _STAMP = "%Y%m%dT%H%M%S%f"
 
 
+DEFAULT_LIST_FILE = "default-list.parquet"
+"""A version's list for users its table does not hold (next to its part files)."""
+
+
 def new_version(recs_dir: Path) -> tuple[str, Path]:
     """A fresh version name, later in sort order than every existing one, and its directory.
 

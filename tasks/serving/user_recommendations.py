@@ -48,6 +48,7 @@ from recpipe.tasks.features.snapshot_arrays import (
     USER_ITEM_FEATURES,
     SnapshotArrays,
     snapshot_arrays,
+    snapshot_user_ids,
 )
 from recpipe.tasks.models.als_embeddings import ALSEmbeddings
 from recpipe.tasks.models.candidate_scoring import (
@@ -565,6 +566,45 @@ def _shard_recommendations(
         seconds,
         {name: int(c) for name, c in zip(SOURCE_NAMES, counts, strict=True) if c},
     )
+
+
+def default_list(
+    warehouse: Path,
+    cfg: RecommendConfig,
+    model_version: str,
+    run_id: str,
+    generated_at: datetime,
+    out_path: str,
+) -> int:
+    """Write the list for a user the table does not hold (first seen after the cutoff, or a
+    guest): the cold-start list of a user without events, popular showable items spread over
+    categories (source `coldstart`, score 1/rank, no exploration slots). Returns its length.
+
+    Columns as the table's, without `user_id` and `propensity`."""
+    users = snapshot_user_ids(warehouse, "serve")
+    snap = snapshot_arrays(warehouse, "serve", only_user_ids=users[:1])  # the items, whole
+    allowed = allowed_items(snap, cfg.exclude_items)
+    items = spread_popular(snap, allowed, cfg.top_k)
+    n = len(items)
+    stamp = pd.Timestamp(generated_at)
+    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
+    table = pa.table(
+        {
+            "rank": pa.array(np.arange(1, n + 1), type=pa.int32()),
+            "item_id": pa.array(snap.item_ids[items]),
+            "score": pa.array(1.0 / np.arange(1, n + 1), type=pa.float64()),
+            "source": pa.repeat(pa.scalar("coldstart", type=pa.string()), n),
+            "model_version": pa.repeat(pa.scalar(str(model_version), type=pa.string()), n),
+            "run_id": pa.repeat(pa.scalar(str(run_id), type=pa.string()), n),
+            "generated_at": pa.repeat(
+                pa.scalar(stamp.as_unit("us").to_pydatetime(), type=pa.timestamp("us")), n
+            ),
+        }
+    )
+    if not Path(out_path).parent.is_dir():
+        raise PublishError(f"{Path(out_path).parent}: the version directory is gone")
+    pq.write_table(table, out_path, compression="zstd")
+    return n
 
 
 def _batch_rows(

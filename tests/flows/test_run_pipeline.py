@@ -106,5 +106,19 @@ def test_recs_command_prints_the_users_list_with_categories(request, run_name):
     else:  # no item file: the column is there, empty
         assert set(shown["category"]) == {"None"}
 
+    # a user the table does not hold (first seen after the cutoff, a guest) gets the version's
+    # default list: the cold-start list of a user without events, without exploration slots
     missing = recs_cli("no-such-user", run.data_dir)
-    assert missing.returncode == 1 and "has no recommendations" in missing.stdout
+    assert missing.returncode == 0, missing.stderr
+    assert "is not in version" in missing.stdout.splitlines()[0]
+    default = pd.read_parquet(run.data_dir / "recommendations" / version / "default-list.parquet")
+    assert default["rank"].tolist() == list(range(1, K + 1))
+    assert (default["source"] == "coldstart").all() and default["item_id"].is_unique
+    shown = parse_listing(missing.stdout.split("\n", 1)[1])
+    assert shown["item_id"].tolist() == default["item_id"].astype(str).tolist()
+    no_events = set(pd.read_parquet(run.shop / "users.parquet")["user_id"]) - set(log["user_id"])
+    assert no_events, "the shop has users-file users without events"
+    for user in sorted(no_events)[:3]:
+        cold = df[(df["user_id"] == user) & (df["source"] == "coldstart")].sort_values("rank")
+        assert len(cold) >= K - 2
+        assert cold["item_id"].tolist() == default["item_id"].tolist()[: len(cold)]
