@@ -16,8 +16,8 @@ Datasets
                    cache). Imported as exported with `recpipe import generic --event-type
                    purchase --ts-format '%m/%d/%Y %H:%M'` (invoice = session): guest lines
                    (no CustomerID) and cancellations (negative quantities) are set aside by the
-                   ingest; the peers see the same landed lines. The file is Latin-1: the script
-                   writes it as UTF-8 first. Cutoff 2011-11-09, test 30 days (to the log's end).
+                   ingest; the peers see the same landed lines. The file is Latin-1
+                   (`--encoding latin-1`). Cutoff 2011-11-09, test 30 days (to the log's end).
   small            `recpipe generate --preset small` (2k users, 1k items, view/cart/purchase).
                    Cutoff: the midnight after the last event minus 14 days; test 14 days.
 
@@ -181,8 +181,6 @@ def onlineretail(work: Path) -> Dataset:
             whl.extract(OR_FILE, CACHE)
     raw = work / "onlineretail" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    utf8 = raw / "online_retail.csv"
-    utf8.write_text(src.read_text(encoding="latin-1"), encoding="utf-8")
     mapping = {
         "user_id": "CustomerID",
         "item_id": "StockCode",
@@ -194,8 +192,8 @@ def onlineretail(work: Path) -> Dataset:
     columns = [a for k, v in mapping.items() for a in ("--column", f"{k}={v}")]
     out = work / "onlineretail" / "imported"
     sh(
-        [BIN / "recpipe", "import", "generic", utf8, out, *columns, "--event-type", "purchase",
-         "--ts-format", "%m/%d/%Y %H:%M"]
+        [BIN / "recpipe", "import", "generic", src, out, *columns, "--event-type", "purchase",
+         "--ts-format", "%m/%d/%Y %H:%M", "--encoding", "latin-1"]
     )  # fmt: skip
     events = pd.read_parquet(
         out / "events.parquet", columns=["user_id", "item_id", "event_type", "ts", "quantity"]

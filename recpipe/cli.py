@@ -276,6 +276,9 @@ def import_(
         str | None,
         typer.Option(help="generic: strptime format of text dates, e.g. '%m/%d/%Y %H:%M'."),
     ] = None,
+    encoding: Annotated[
+        str, typer.Option(help="generic: the file's character set: utf-8, utf-16 or latin-1.")
+    ] = "utf-8",
 ) -> None:
     """Convert a public log format to the event contract."""
     existing_file(source, "SOURCE")
@@ -295,6 +298,7 @@ def import_(
             ts_unit,
             event_type,
             ts_format,
+            encoding,
         )
     else:
         result = IMPORTERS[fmt](source, out)

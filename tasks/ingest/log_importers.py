@@ -49,6 +49,7 @@ ITEMS_FILE = "items.parquet"
 REQUIRED_GENERIC_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "event_type", "ts")
 OPTIONAL_GENERIC_COLUMNS: tuple[str, ...] = ("session_id", "price", "quantity", "category")
 TS_UNIT_FACTORS: dict[str, int] = {"s": 1_000_000, "ms": 1_000, "us": 1}
+CSV_ENCODINGS: tuple[str, ...] = ("utf-8", "utf-16", "latin-1")  # what DuckDB's reader decodes
 
 RETAILROCKET_COLUMNS: tuple[str, ...] = ("timestamp", "visitorid", "event", "itemid")
 TAOBAO_COLUMNS: tuple[str, ...] = ("user", "item", "category", "behavior", "ts")
@@ -92,15 +93,22 @@ def _check_source(source: Path) -> Path:
     return source
 
 
-def _csv_schema(con: duckdb.DuckDBPyConnection, source: Path, header: bool) -> dict[str, str]:
+def _csv_schema(
+    con: duckdb.DuckDBPyConnection, source: Path, header: bool, encoding: str = "utf-8"
+) -> dict[str, str]:
     """Column name -> detected DuckDB type of a CSV file, as DuckDB's sniffer sees it."""
     try:
         rows = con.execute(
-            "describe select * from read_csv($source, header = $header)",
-            {"source": str(source), "header": header},
+            "describe select * from read_csv($source, header = $header, encoding = $encoding)",
+            {"source": str(source), "header": header, "encoding": encoding},
         ).fetchall()
     except duckdb.Error as exc:
-        raise InputError(f"{source}: could not read as CSV: {exc}") from exc
+        hint = (
+            " A file in another encoding is read with `--encoding latin-1` (or utf-16)."
+            if "unicode" in str(exc).lower() and encoding == "utf-8"
+            else ""
+        )
+        raise InputError(f"{source}: could not read as CSV: {exc}{hint}") from exc
     return {str(row[0]): str(row[1]) for row in rows}
 
 
@@ -312,6 +320,7 @@ def generic_csv(
     ts_unit: str | None = None,
     event_type: str | None = None,
     ts_format: str | None = None,
+    encoding: str = "utf-8",
 ) -> ImportResult:
     """Convert a headered CSV described by ``columns`` (contract name -> source column; the
     required columns default to source columns of their own names).
@@ -319,7 +328,8 @@ def generic_csv(
     ``event_map`` maps source event values to view/cart/purchase (identity when None); unknown
     values raise. ``event_type`` instead makes every row that event type, for a log without an
     event column (an order export: ``purchase``). ``ts_format`` reads text timestamps with a
-    strptime format (``%m/%d/%Y %H:%M`` for ``12/1/2010 8:26``). ``ts_unit`` None parses timestamps (offsets converted to UTC, naive values
+    strptime format (``%m/%d/%Y %H:%M`` for ``12/1/2010 8:26``). ``encoding`` is the file's
+    character set: utf-8 (default), utf-16 or latin-1. ``ts_unit`` None parses timestamps (offsets converted to UTC, naive values
     taken as UTC); ``"s"``/``"ms"``/``"us"`` read unix epochs. A ``category`` mapping also
     writes ``items.parquet``.
     """
@@ -337,6 +347,8 @@ def generic_csv(
     quoted = _validate_generic_columns(columns, required)
     columns = {key: key for key in required} | dict(columns)
     from_values, to_values = _validate_event_map(event_map)
+    if encoding not in CSV_ENCODINGS:
+        raise InputError(f"encoding must be one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
     if ts_unit is not None and ts_format is not None:
         raise InputError("give ts_unit (epoch numbers) or ts_format (text dates), not both")
     if ts_unit is not None and ts_unit not in TS_UNIT_FACTORS:
@@ -345,7 +357,7 @@ def generic_csv(
         )
     source = _check_source(source)
     with _connect() as con:
-        schema = _csv_schema(con, source, header=True)
+        schema = _csv_schema(con, source, header=True, encoding=encoding)
     _require_columns(source, list(schema), [columns[key] for key in quoted])
     types = {key: schema[_actual_name(schema, columns[key])] for key in quoted}
 
@@ -353,7 +365,7 @@ def generic_csv(
         f"{_id_expression(quoted['user_id'], types['user_id'])} as user_id",
         f"{_id_expression(quoted['item_id'], types['item_id'])} as item_id",
     ]
-    params: dict[str, Any] = {"source": str(source)}
+    params: dict[str, Any] = {"source": str(source), "encoding": encoding}
     if event_type is not None:
         select.append("cast($event_type as varchar) as event_type")
         params["event_type"] = event_type
@@ -384,7 +396,7 @@ def generic_csv(
     if "quantity" in quoted:
         select.append(f"cast({quoted['quantity']} as bigint) as quantity")
 
-    source_cte = "source as (select * from read_csv($source, header = true))"
+    source_cte = "source as (select * from read_csv($source, header = true, encoding = $encoding))"
     events_sql = (
         f"with {source_cte},\n"
         f"final as (select {', '.join(select)} from source)\n"
@@ -404,7 +416,9 @@ def generic_csv(
                     else ""
                 )
                 raise InputError(f"{source}: import failed: {exc}{hint}") from exc
-            unknown = _unknown_event_values(con, source, quoted["event_type"], from_values)
+            unknown = _unknown_event_values(
+                con, source, quoted["event_type"], from_values, encoding
+            )
             raise InputError(
                 f"{source}: unknown event value(s) in column {columns['event_type']!r}:"
                 f" {', '.join(unknown)} (mapped values: {', '.join(map(repr, from_values))})"
@@ -424,7 +438,9 @@ def generic_csv(
         )
         items_path = Path(out_dir) / ITEMS_FILE
         items_params = {
-            key: params[key] for key in ("source", "ts_factor", "ts_format") if key in params
+            key: params[key]
+            for key in ("source", "ts_factor", "ts_format", "encoding")
+            if key in params
         }
         n_items = _write(
             source, items_path, items_sql, items_params, columns.get("event_type", "event_type")
@@ -434,17 +450,22 @@ def generic_csv(
 
 
 def _unknown_event_values(
-    con: duckdb.DuckDBPyConnection, source: Path, quoted_column: str, known: list[str]
+    con: duckdb.DuckDBPyConnection,
+    source: Path,
+    quoted_column: str,
+    known: list[str],
+    encoding: str = "utf-8",
 ) -> list[str]:
     """Distinct event values of ``source`` not in ``known`` (repr'd; NULL for empty ones)."""
     value = f"cast({quoted_column} as varchar)"
     query = (
-        f"select distinct {value} as value from read_csv($source, header = true)"
+        f"select distinct {value} as value from read_csv($source, header = true,"
+        " encoding = $encoding)"
         f" where list_position($known, {value}) is null order by value nulls first"
     )
-    rows = con.execute(query, {"source": str(source), "known": known}).fetchmany(
-        _MAX_LISTED_VALUES + 1
-    )
+    rows = con.execute(
+        query, {"source": str(source), "known": known, "encoding": encoding}
+    ).fetchmany(_MAX_LISTED_VALUES + 1)
     values = ["NULL" if row[0] is None else repr(row[0]) for row in rows]
     if len(values) > _MAX_LISTED_VALUES:
         values = values[:_MAX_LISTED_VALUES] + ["..."]

@@ -361,3 +361,22 @@ def test_generic_order_export_without_event_column_and_us_dates(tmp_path: Path) 
         generic_csv(
             source, tmp_path / "out", columns | {"event_type": "Quantity"}, event_type="purchase"
         )
+
+
+def test_generic_reads_a_latin1_file_when_told_its_encoding(tmp_path: Path) -> None:
+    # the real gift-ware order log is Latin-1 (a pound sign, accented descriptions)
+    source = tmp_path / "orders.csv"
+    source.write_bytes(
+        "user,item,kind,when,note\n7,85123A,purchase,2010-12-01 08:26:00,caf\u00e9 \u00a3\n".encode(
+            "latin-1"
+        )
+    )
+    columns = {"user_id": "user", "item_id": "item", "event_type": "kind", "ts": "when"}
+    with pytest.raises(InputError, match="--encoding latin-1"):
+        generic_csv(source, tmp_path / "out", columns)
+    result = generic_csv(source, tmp_path / "out", columns, encoding="latin-1")
+    assert [r[:4] for r in rows(result.events_path)] == [
+        (7, "85123A", "purchase", datetime(2010, 12, 1, 8, 26))
+    ]
+    with pytest.raises(InputError, match="encoding must be one of"):
+        generic_csv(source, tmp_path / "out", columns, encoding="cp1252")
