@@ -586,19 +586,13 @@ def default_list(
     allowed = allowed_items(snap, cfg.exclude_items)
     items = spread_popular(snap, allowed, cfg.top_k)
     n = len(items)
-    stamp = pd.Timestamp(generated_at)
-    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
     table = pa.table(
         {
             "rank": pa.array(np.arange(1, n + 1), type=pa.int32()),
             "item_id": pa.array(snap.item_ids[items]),
             "score": pa.array(1.0 / np.arange(1, n + 1), type=pa.float64()),
             "source": pa.repeat(pa.scalar("coldstart", type=pa.string()), n),
-            "model_version": pa.repeat(pa.scalar(str(model_version), type=pa.string()), n),
-            "run_id": pa.repeat(pa.scalar(str(run_id), type=pa.string()), n),
-            "generated_at": pa.repeat(
-                pa.scalar(stamp.as_unit("us").to_pydatetime(), type=pa.timestamp("us")), n
-            ),
+            **_run_columns(model_version, run_id, generated_at, n),
         }
     )
     if not Path(out_path).parent.is_dir():
@@ -647,8 +641,6 @@ def _shard_table(
         for name, col in empty.items()
     }
     n = len(cols["rank"])
-    stamp = pd.Timestamp(generated_at)
-    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
     sources = pa.array(SOURCE_NAMES, type=pa.string())
     return pa.table(
         {
@@ -658,10 +650,22 @@ def _shard_table(
             "score": pa.array(cols["score"], type=pa.float64(), from_pandas=True),  # NaN -> null
             "source": sources.take(pa.array(cols["source"], type=pa.int8())),
             "propensity": pa.array(cols["propensity"], type=pa.float64(), from_pandas=True),
-            "model_version": pa.repeat(pa.scalar(str(model_version), type=pa.string()), n),
-            "run_id": pa.repeat(pa.scalar(str(run_id), type=pa.string()), n),
-            "generated_at": pa.repeat(
-                pa.scalar(stamp.as_unit("us").to_pydatetime(), type=pa.timestamp("us")), n
-            ),
+            **_run_columns(model_version, run_id, generated_at, n),
         }
     )
+
+
+def _run_columns(
+    model_version: str, run_id: str, generated_at: datetime, n: int
+) -> dict[str, pa.Array]:
+    """The columns every published row repeats: model version, run id and generation time
+    (naive UTC, microseconds)."""
+    stamp = pd.Timestamp(generated_at)
+    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
+    return {
+        "model_version": pa.repeat(pa.scalar(str(model_version), type=pa.string()), n),
+        "run_id": pa.repeat(pa.scalar(str(run_id), type=pa.string()), n),
+        "generated_at": pa.repeat(
+            pa.scalar(stamp.as_unit("us").to_pydatetime(), type=pa.timestamp("us")), n
+        ),
+    }
