@@ -19,6 +19,7 @@ from recpipe.flows.shard_runners import (
 from recpipe.flows.steps import (
     checked_version_task,
     default_list_task,
+    discarded_shard_inputs_task,
     exclusion_list_task,
     feature_tables_task,
     markdown_artifact_task,
@@ -28,6 +29,7 @@ from recpipe.flows.steps import (
     run_cutoff_task,
     scoring_model_task,
     scoring_scope_task,
+    shard_inputs_task,
     user_recommendations_task,
 )
 from recpipe.params import RecommendParams
@@ -58,6 +60,7 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
     scope = scoring_scope_task(wh, params.top_k, exclude)
     n_shards = shard_count(scope.n_users, params.n_shards, params.shard_users, workers)
     generated_at = datetime.now(UTC).replace(tzinfo=None)
+    inputs = shard_inputs_task(wh, n_shards)
     with pending_version(recs_dir) as (version, version_dir):  # removed again if anything fails
         shards, scoring_seconds = scored_shards(
             user_recommendations_task,
@@ -76,12 +79,14 @@ def recommend_flow(params: RecommendParams = RecommendParams()) -> dict:
                     "out_path": str(version_dir / f"part-{shard:04d}.parquet"),
                     "ranker_lib": model.ranker_lib,
                     "baseline": model.baseline,
+                    "shard_inputs": inputs,
                 }
                 for shard in range(n_shards)
             ],
             runner,
             dask_address,
         )
+        discarded_shard_inputs_task(inputs)
         default_list_task(
             wh, cfg, model.version, model.run_id, generated_at, str(version_dir / DEFAULT_LIST_FILE)
         )

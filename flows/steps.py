@@ -38,6 +38,7 @@ from recpipe.tasks.serving.published_mirror import mirrored_version
 from recpipe.tasks.serving.recommendation_publishing import checked_version
 from recpipe.tasks.serving.recommendation_summary import recommend_summary
 from recpipe.tasks.serving.scoring_scope import scoring_scope
+from recpipe.tasks.serving.shard_inputs import discard_shard_inputs, shard_inputs
 from recpipe.tasks.serving.user_recommendations import default_list, user_recommendations
 
 
@@ -115,6 +116,8 @@ user_recommendations_task = task(
     task_run_name="user_recommendations[shard {shard}]",
 )
 default_list_task = task(default_list, name="default_list")
+shard_inputs_task = task(shard_inputs, name="shard_inputs")
+discarded_shard_inputs_task = task(discard_shard_inputs, name="discard_shard_inputs")
 checked_version_task = task(checked_version, name="checked_version")
 mirrored_version_task = task(mirrored_version, name="mirrored_version", **TRANSIENT_IO_RETRIES)
 recommend_summary_task = task(recommend_summary, name="recommend_summary")

@@ -32,6 +32,7 @@ from recpipe.tasks.models.als_embeddings import ALSEmbeddings
 from recpipe.tasks.models.candidate_scoring import embedding_view
 from recpipe.tasks.models.ranker_model import LambdaRanker
 from recpipe.tasks.models.ranker_training_set import ranker_training_set
+from recpipe.tasks.serving.shard_inputs import discard_shard_inputs, shard_inputs
 from recpipe.tasks.serving.user_recommendations import RecommendConfig, user_recommendations
 
 HORIZON_DAYS = TrainParams().label_horizon_days
@@ -53,8 +54,12 @@ class ScoringSetup:
     mf_path: str
     out_dir: Path
 
-    def score(self, cfg: RecommendConfig, name: str, n_shards: int = 1) -> pd.DataFrame:
-        """All users' rows under `cfg` (shards concatenated), sorted by (user_id, rank)."""
+    def score(
+        self, cfg: RecommendConfig, name: str, n_shards: int = 1, split: bool = False
+    ) -> pd.DataFrame:
+        """All users' rows under `cfg` (shards concatenated), sorted by (user_id, rank). With
+        `split` the shards read their users from `shard_inputs`, as the recommend flow's do."""
+        inputs = shard_inputs(self.warehouse, n_shards) if split else None
         frames = []
         for shard in range(n_shards):
             out = self.out_dir / name / f"part-{shard:04d}.parquet"
@@ -70,8 +75,10 @@ class ScoringSetup:
                 "run-test",
                 GENERATED_AT,
                 str(out),
+                shard_inputs=inputs,
             )
             frames.append(pd.read_parquet(out))
+        discard_shard_inputs(inputs)
         df = pd.concat(frames, ignore_index=True)
         return df.sort_values(["user_id", "rank"]).reset_index(drop=True)
 

@@ -28,7 +28,7 @@ FLOOR_OF: dict[str, tuple[str, str]] = {
 # the order stages appear in the table (others follow in the order they ended)
 _ORDER = (
     "ingest", "validation", "features", "features.", "matrix", "als", "training_set",
-    "ranker", "evaluation", "scoring", "publish_checks", "publish",
+    "ranker", "evaluation", "shard_inputs", "scoring", "publish_checks", "publish",
 )  # fmt: skip
 
 

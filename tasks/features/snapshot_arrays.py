@@ -7,6 +7,7 @@ instead of joining tables row by row. Everything comes from the snapshot's table
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -75,6 +76,20 @@ USER_ITEM_FEATURES = (
     "basket_share",
 )
 AFFINITY_FEATURES = ("decayed_share", "long_share", "short_share", "drift")
+
+
+def _floats(names) -> str:
+    """Select list casting feature columns to FLOAT in DuckDB (half the bytes to transfer)."""
+    return ", ".join(f"{n}::FLOAT as {n}" for n in names)
+
+
+USER_TABLE_COLUMNS = {
+    "user_universe": "user_id",
+    "user_features": f"user_id, {_floats(USER_FEATURES)}",
+    "user_item_features": f"user_id, item_id, {_floats(USER_ITEM_FEATURES)}",
+    "user_category_affinity": f"user_id, category, {_floats(AFFINITY_FEATURES)}",
+}
+"""What a snapshot's arrays read from each per-user table (all but the items are per user)."""
 
 
 @dataclass
@@ -156,11 +171,6 @@ def _fetch_table(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None =
     return con.sql(sql, params=params or None).to_arrow_table()
 
 
-def _floats(names) -> str:
-    """Select list casting feature columns to FLOAT in DuckDB (half the bytes to transfer)."""
-    return ", ".join(f"{n}::FLOAT as {n}" for n in names)
-
-
 def _float_matrix(table: pa.Table, names, fill: float = np.nan) -> np.ndarray:
     """float32 (rows, len(names)) from Arrow columns; NULL -> `fill`."""
     out = np.empty((table.num_rows, len(names)), dtype=np.float32)
@@ -198,10 +208,13 @@ def snapshot_arrays(
     extra_user_ids: np.ndarray | None = None,
     shard: tuple[int, int] | None = None,
     only_user_ids: np.ndarray | None = None,
+    shard_inputs: str | None = None,
 ) -> SnapshotArrays:
     """Load snapshot `snapshot` of `warehouse` (see `_snapshot_arrays`)."""
     with stage("snapshot_arrays", part=snapshot) as st:
-        snap = _snapshot_arrays(warehouse, snapshot, extra_user_ids, shard, only_user_ids)
+        snap = _snapshot_arrays(
+            warehouse, snapshot, extra_user_ids, shard, only_user_ids, shard_inputs
+        )
         st.rows_out = int(snap.n_users)
     return snap
 
@@ -212,6 +225,7 @@ def _snapshot_arrays(
     extra_user_ids: np.ndarray | None = None,
     shard: tuple[int, int] | None = None,
     only_user_ids: np.ndarray | None = None,
+    shard_inputs: str | None = None,
 ) -> SnapshotArrays:
     """Load snapshot `snapshot` of `warehouse`.
 
@@ -219,13 +233,15 @@ def _snapshot_arrays(
     plus `extra_user_ids`. With `shard=(i, n)` only users whose hash falls in bucket i of n
     are loaded, so memory grows with the shard, not with all users; with `only_user_ids`
     only those of the snapshot's users are (a sample for training or evaluation). Items are
-    always whole.
+    always whole. `shard_inputs` is the directory `shard_inputs(warehouse, n)` wrote for this
+    snapshot: the shard's users are read from their own files there, the same rows the hash
+    filter would find in the warehouse's tables.
     """
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"unknown snapshot {snapshot!r}")
     s = snapshot
     conditions, params = [], {}
-    if shard is not None:
+    if shard is not None and shard_inputs is None:
         # typed parameters: untyped ones make DuckDB widen the hash to HUGEINT, 10x slower
         conditions.append("hash(user_id) % $n_shards::UBIGINT = $shard::UBIGINT")
         params = {"shard": int(shard[0]), "n_shards": int(shard[1])}
@@ -235,22 +251,27 @@ def _snapshot_arrays(
     with duckdb.connect(str(warehouse), read_only=True) as con:
         if only_user_ids is not None:
             con.register("only_users", pa.table({"user_id": np.asarray(only_user_ids)}))
-        universe = _fetch_table(con, f"select user_id from {s}.user_universe {where}", params)
-        uf = _fetch_table(
-            con, f"select user_id, {_floats(USER_FEATURES)} from {s}.user_features {where}", params
-        )
-        ui = _fetch_table(
-            con,
-            f"select user_id, item_id, {_floats(USER_ITEM_FEATURES)} "
-            f"from {s}.user_item_features {where}",
-            params,
-        )
-        aff = _fetch_table(
-            con,
-            f"select user_id, category, {_floats(AFFINITY_FEATURES)} "
-            f"from {s}.user_category_affinity {where}",
-            params,
-        )
+        fetched = {}
+        for table, columns in USER_TABLE_COLUMNS.items():
+            files = (
+                sorted(glob.glob(f"{shard_inputs}/{table}/shard={shard[0]}/*.parquet"))
+                if shard is not None and shard_inputs is not None
+                else None
+            )
+            if files:
+                fetched[table] = _fetch_table(
+                    con,
+                    f"select {columns} from read_parquet($files, hive_partitioning = false)",
+                    {"files": files},
+                )
+            elif files is not None:  # no user of the snapshot falls in this bucket
+                fetched[table] = _fetch_table(con, f"select {columns} from {s}.{table} limit 0")
+            else:
+                fetched[table] = _fetch_table(
+                    con, f"select {columns} from {s}.{table} {where}", params
+                )
+    universe, uf = fetched["user_universe"], fetched["user_features"]
+    ui, aff = fetched["user_item_features"], fetched["user_category_affinity"]
 
     items = _item_arrays(str(Path(warehouse).resolve()), s, Path(warehouse).stat().st_mtime_ns)
     item_ids, cats = items.item_ids, pd.Index(items.categories)

@@ -475,9 +475,12 @@ def user_recommendations(
     out_path: str,
     ranker_lib: str | None = None,
     baseline: str | None = None,
+    shard_inputs: str | None = None,
 ) -> ShardResult:
     """Score every user of shard `shard` of `n_shards` and write their rows to `out_path` (Parquet;
-    its directory must exist: the publish transaction owns it).
+    its directory must exist: the publish transaction owns it). `shard_inputs` is where
+    `shard_inputs(warehouse, n_shards)` split the serve snapshot's users by shard (without it
+    the shard filters the warehouse's tables, reading them whole).
 
     `ranker_lib` is the booster compiled to native code (same scores, faster); without it the
     LightGBM booster scores. `baseline` (with an empty `booster_path`) serves that baseline's
@@ -485,7 +488,7 @@ def user_recommendations(
     with stage("scoring_shard", part=str(shard)) as st:
         result = _shard_recommendations(
             warehouse, shard, n_shards, booster_path, mf_path, cfg, model_version, run_id,
-            generated_at, out_path, ranker_lib, baseline,
+            generated_at, out_path, ranker_lib, baseline, shard_inputs,
         )  # fmt: skip
         st.rows_in, st.rows_out = result.n_users, result.n_rows
     return result
@@ -504,9 +507,10 @@ def _shard_recommendations(
     out_path: str,
     ranker_lib: str | None,
     baseline: str | None,
+    shard_inputs: str | None,
 ) -> ShardResult:
     t0 = time.perf_counter()
-    snap = snapshot_arrays(warehouse, "serve", shard=(shard, n_shards))
+    snap = snapshot_arrays(warehouse, "serve", shard=(shard, n_shards), shard_inputs=shard_inputs)
     view = embedding_view(snap, ALSEmbeddings.load(mf_path))
     booster = None if baseline else ranker_scorer(booster_path, ranker_lib, cfg.threads)
     if booster is not None and list(booster.feature_name()) != list(FEATURE_NAMES):

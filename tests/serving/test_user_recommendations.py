@@ -16,7 +16,13 @@ import pandas as pd
 import pytest
 from recs_helpers import ScoringSetup, scoring_setup
 
+from recpipe.tasks.features.snapshot_arrays import snapshot_arrays
 from recpipe.tasks.serving.exploration import ExploreConfig
+from recpipe.tasks.serving.shard_inputs import (
+    SHARD_INPUTS_DIR,
+    discard_shard_inputs,
+    shard_inputs,
+)
 from recpipe.tasks.serving.user_recommendations import RecommendConfig
 
 K = 20
@@ -282,6 +288,37 @@ def test_new_items_are_over_represented_in_explore_rows(rules, setup):
 def test_same_seed_gives_identical_table_whatever_the_sharding(setup, rules, rules_cfg):
     again = setup.score(rules_cfg, "rules-again", n_shards=2)
     pd.testing.assert_frame_equal(again, rules)
+
+
+def test_shards_reading_their_own_split_files_give_the_identical_table(setup, rules, rules_cfg):
+    """The recommend flow's shards read their users from `shard_inputs` (one pass over the
+    per-user tables), not by filtering the warehouse's tables whole: the same rows."""
+    split = setup.score(rules_cfg, "rules-split", n_shards=3, split=True)
+    pd.testing.assert_frame_equal(split, rules)
+    assert not (setup.warehouse.parent / SHARD_INPUTS_DIR).exists() or not any(
+        (setup.warehouse.parent / SHARD_INPUTS_DIR).iterdir()
+    )
+
+
+def test_a_hash_bucket_without_users_loads_none_from_the_split_files(setup):
+    n = 4096  # far more buckets than the small shop has users: some hold none
+    with duckdb.connect(str(setup.warehouse), read_only=True) as con:
+        taken = {
+            r[0]
+            for r in con.execute(
+                "select distinct hash(user_id) % $n::UBIGINT from serve.user_universe", {"n": n}
+            ).fetchall()
+        }
+    empty = min(set(range(n)) - taken)
+    inputs = shard_inputs(setup.warehouse, n)
+    try:
+        split = snapshot_arrays(setup.warehouse, "serve", shard=(empty, n), shard_inputs=inputs)
+        busy = snapshot_arrays(setup.warehouse, "serve", shard=(min(taken), n), shard_inputs=inputs)
+    finally:
+        discard_shard_inputs(inputs)
+    assert split.n_users == 0 and split.interactions.nnz == 0
+    assert split.n_items == busy.n_items > 0
+    assert busy.n_users > 0 and busy.interactions.nnz > 0
 
 
 def test_other_seed_changes_explore_rows_only(setup, rules, rules_cfg):
