@@ -345,6 +345,9 @@ def ingest(
     ingest_settings(params)  # a bad option or setting fails here, before Prefect starts
     existing_inputs(events, items, users)
     with writing(settings, "ingest", wait):
+        from recpipe.tasks.common.expectation_suites import warm_up
+
+        warm_up()
         ingest_flow = flow_of("ingest", "ingest_flow")
         ingest_flow(params)
 
@@ -636,6 +639,9 @@ def _run_pipeline(settings: Settings, params, wait: float | None) -> dict:
     existing_inputs(params.events, params.items, params.users)
     existing_file(params.recommend.exclude_items_file, "--exclude-items")
     with writing(settings, "run", wait):
+        from recpipe.tasks.common.expectation_suites import warm_up
+
+        warm_up()
         run_flow = flow_of("pipeline", "run_flow")
         result = run_flow(params)
     typer.echo(_run_summary(result, settings))
