@@ -38,8 +38,9 @@ SNAPSHOTS = ("serve", "train", "eval", *(f"train_{j}" for j in range(1, 8)))
 MEMORY_SHARE = 0.4
 """Share of the machine's memory a feature build may hold before DuckDB spills to disk. The
 per-pair group-by of a 100M-event log holds about 50M groups: under the 3 GB cap this replaced
-it spilled 15 GB and the build ran 16% slower (2 cores, 24 GiB: 198 s against 167 s at 10 GB
-for its four heaviest steps); a 10M-event build peaks near 2.5 GB, under either."""
+it spilled up to 15 GB, and the four heaviest steps of the `large` serve snapshot took 177 and
+181 s against 154 and 154 s with 40% of 24 GiB (interleaved runs, 10.1 GB peak); a 10M-event
+build peaks near 3 GB under either."""
 
 
 def _memory_limit(share: float = MEMORY_SHARE) -> str:

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from recs_helpers import pipeline_run, published_rows, view_rows
 
+from recpipe.tasks.serving.shard_inputs import SHARD_INPUTS_DIR
+
 pytestmark = pytest.mark.slow
 
 K = 20
@@ -45,6 +47,9 @@ def assert_full_table(run) -> pd.DataFrame:
     assert not df.duplicated(["user_id", "item_id"]).any()
     assert (df["model_version"] == str(run.result["train"]["version"])).all()
     pd.testing.assert_frame_equal(view_rows(run.data_dir), df)
+    # the shards' split inputs are scratch of the run: gone once the table is published
+    split = run.data_dir / SHARD_INPUTS_DIR
+    assert not split.exists() or not any(split.iterdir())
     return df
 
 
