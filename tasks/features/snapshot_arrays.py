@@ -406,15 +406,18 @@ def snapshot_matrix(warehouse: Path, snapshot: str) -> InteractionMatrix:
     s = snapshot
     uidx = pd.Index(snapshot_user_ids(warehouse, s))
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        items = con.sql(f"select item_id from {s}.item_features order by item_id").df()
-        pairs = con.sql(f"select user_id, item_id, strength from {s}.user_item_features").df()
+        items = _fetch_table(con, f"select item_id from {s}.item_features order by item_id")
+        # Arrow, not `.df()`: for the 46M pairs of `large`, 3 s against 19 s through pandas
+        pairs = _fetch_table(
+            con, f"select user_id, item_id, strength::FLOAT as strength from {s}.user_item_features"
+        )
         as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
-    iidx = pd.Index(items["item_id"])
+    iidx = pd.Index(_ids(items, "item_id"))
     m, _ = _ordered_csr(
-        uidx.get_indexer(pairs["user_id"]),
-        iidx.get_indexer(pairs["item_id"]),
-        pairs["strength"].to_numpy(np.float32),
+        uidx.get_indexer(_ids(pairs, "user_id")),
+        iidx.get_indexer(_ids(pairs, "item_id")),
+        _float_matrix(pairs, ["strength"])[:, 0],
         (len(uidx), len(iidx)),
-        np.zeros((len(pairs), 0), dtype=np.float32),
+        np.zeros((pairs.num_rows, 0), dtype=np.float32),
     )
     return InteractionMatrix(m, np.asarray(uidx), np.asarray(iidx), as_of)
