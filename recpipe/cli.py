@@ -345,10 +345,10 @@ def ingest(
     ingest_settings(params)  # a bad option or setting fails here, before Prefect starts
     existing_inputs(events, items, users)
     with writing(settings, "ingest", wait):
+        ingest_flow = flow_of("ingest", "ingest_flow")
         from recpipe.tasks.common.expectation_suites import warm_up
 
-        warm_up()
-        ingest_flow = flow_of("ingest", "ingest_flow")
+        warm_up()  # after the flow's imports: it overlaps the flow start-up's waits instead
         ingest_flow(params)
 
 
@@ -639,10 +639,10 @@ def _run_pipeline(settings: Settings, params, wait: float | None) -> dict:
     existing_inputs(params.events, params.items, params.users)
     existing_file(params.recommend.exclude_items_file, "--exclude-items")
     with writing(settings, "run", wait):
+        run_flow = flow_of("pipeline", "run_flow")
         from recpipe.tasks.common.expectation_suites import warm_up
 
-        warm_up()
-        run_flow = flow_of("pipeline", "run_flow")
+        warm_up()  # after the flow's imports: it overlaps the flow start-up's waits instead
         result = run_flow(params)
     typer.echo(_run_summary(result, settings))
     return result

@@ -78,13 +78,18 @@ def _context():
 
 
 def warm_up() -> threading.Thread:
-    """Import GX and build its context on a daemon thread, started before a run's Prefect
-    start-up: the import costs about 3 s of single-threaded Python, which the ingest's first
-    suite would otherwise pay while the ingest's DuckDB work wants both cores, and the flow
-    start-up leaves a core idle while it waits for its local API server."""
-    thread = threading.Thread(target=_context, name="gx-warm-up", daemon=True)
+    """Import GX on a daemon thread, started as a run's flow starts up: the import costs about
+    3 s of single-threaded Python, which the ingest's first suite would otherwise pay while the
+    ingest's DuckDB work wants both cores, and the flow start-up leaves a core idle while it
+    waits for its local API server. Only the import: the context (whose creation logs) is
+    built by the first suite, as before, so a run that fails before one prints nothing more."""
+    thread = threading.Thread(target=_import_gx, name="gx-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def _import_gx() -> None:
+    import great_expectations  # noqa: F401
 
 
 def validate_frame(
