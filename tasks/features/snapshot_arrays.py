@@ -90,6 +90,9 @@ USER_TABLE_COLUMNS = {
     "user_category_affinity": f"user_id, category, {_floats(AFFINITY_FEATURES)}",
 }
 """What a snapshot's arrays read from each per-user table (all but the items are per user)."""
+USER_BUCKET = "hash(user_id) % $n_shards::UBIGINT"
+"""The scoring shard (hash bucket of `$n_shards`) a user belongs to; typed parameters: untyped
+ones make DuckDB widen the hash to HUGEINT, 10x slower."""
 
 
 @dataclass
@@ -240,10 +243,11 @@ def _snapshot_arrays(
     if snapshot not in SNAPSHOTS:
         raise ValueError(f"unknown snapshot {snapshot!r}")
     s = snapshot
+    if shard_inputs is not None and shard is None:
+        raise ValueError("shard_inputs are read per shard: pass shard=(i, n) with them")
     conditions, params = [], {}
     if shard is not None and shard_inputs is None:
-        # typed parameters: untyped ones make DuckDB widen the hash to HUGEINT, 10x slower
-        conditions.append("hash(user_id) % $n_shards::UBIGINT = $shard::UBIGINT")
+        conditions.append(f"{USER_BUCKET} = $shard::UBIGINT")
         params = {"shard": int(shard[0]), "n_shards": int(shard[1])}
     if only_user_ids is not None:
         conditions.append("user_id in (select user_id from only_users)")
@@ -253,23 +257,14 @@ def _snapshot_arrays(
             con.register("only_users", pa.table({"user_id": np.asarray(only_user_ids)}))
         fetched = {}
         for table, columns in USER_TABLE_COLUMNS.items():
-            files = (
-                sorted(glob.glob(f"{shard_inputs}/{table}/shard={shard[0]}/*.parquet"))
-                if shard is not None and shard_inputs is not None
-                else None
-            )
-            if files:
-                fetched[table] = _fetch_table(
-                    con,
-                    f"select {columns} from read_parquet($files, hive_partitioning = false)",
-                    {"files": files},
-                )
-            elif files is not None:  # no user of the snapshot falls in this bucket
-                fetched[table] = _fetch_table(con, f"select {columns} from {s}.{table} limit 0")
-            else:
-                fetched[table] = _fetch_table(
-                    con, f"select {columns} from {s}.{table} {where}", params
-                )
+            if shard_inputs is None:
+                sql, args = f"select {columns} from {s}.{table} {where}", params
+            elif files := sorted(glob.glob(f"{shard_inputs}/{table}/shard={shard[0]}/*.parquet")):
+                sql = f"select {columns} from read_parquet($files, hive_partitioning = false)"
+                args = {"files": files}
+            else:  # no user of the snapshot falls in this bucket: no file was written
+                sql, args = f"select {columns} from {s}.{table} limit 0", None
+            fetched[table] = _fetch_table(con, sql, args)
     universe, uf = fetched["user_universe"], fetched["user_features"]
     ui, aff = fetched["user_item_features"], fetched["user_category_affinity"]
 

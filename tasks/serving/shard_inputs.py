@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from recpipe.tasks.common.stage_timings import stage
-from recpipe.tasks.features.snapshot_arrays import USER_TABLE_COLUMNS
+from recpipe.tasks.features.snapshot_arrays import USER_BUCKET, USER_TABLE_COLUMNS
 
 SHARD_INPUTS_DIR = "shard-inputs"
 
@@ -39,11 +39,10 @@ def shard_inputs(warehouse: Path, n_shards: int, snapshot: str = "serve") -> str
     ):
         rows = 0
         for table, columns in USER_TABLE_COLUMNS.items():
-            # typed parameters: untyped ones make DuckDB widen the hash to HUGEINT, 10x slower
             rows += con.execute(
-                f"copy (select {columns}, hash(user_id) % $n::UBIGINT as shard "
+                f"copy (select {columns}, {USER_BUCKET} as shard "
                 f"from {snapshot}.{table}) to $path (format parquet, partition_by (shard))",
-                {"n": int(n_shards), "path": str(out / table)},
+                {"n_shards": int(n_shards), "path": str(out / table)},
             ).fetchone()[0]
         st.rows_out = rows
     return str(out)
