@@ -7,20 +7,19 @@ with events as (
     where ts >= $start::timestamp and ts < $end::timestamp
 ),
 
-grades as (
-    select unnest($event_types::varchar[]) as event_type, unnest($event_grades::integer[]) as grade
-),
-
 final as (
     select
         e.user_id,
         e.item_id,
         $start::timestamp as window_start,
         $end::timestamp as window_end,
-        max(coalesce(g.grade, 1)) as grade,
+        -- the grade looked up by position (a join on the few types built its hash table on
+        -- the events side)
+        max(coalesce(
+            ($event_grades::integer[])[list_position($event_types::varchar[], e.event_type)], 1
+        )) as grade,
         count(*) as n_events
     from events as e
-    left join grades as g on e.event_type = g.event_type
     group by e.user_id, e.item_id
 )
 

@@ -4,14 +4,12 @@
 -- through staging/user_items_asof). Only the columns the feature files use are kept.
 -- Reads: lake_events. Parameters: $as_of, $event_types, $event_weights,
 -- $half_life_days, $session_gap_minutes.
-with events as (
+-- not materialised: both branches below read it, and DuckDB would otherwise copy every event
+-- before either branch starts (10 s against 29-46 s for the 98M events of `large`)
+with events as not materialized (
     select user_id, item_id, event_type, ts, session_id
     from lake_events
     where ts < $as_of::timestamp
-),
-
-weights as (
-    select unnest($event_types::varchar[]) as event_type, unnest($event_weights::double[]) as weight
 ),
 
 -- events without a session id get gap-based sessions: numbered over the user's events that
@@ -60,12 +58,16 @@ final as (
         k.event_type,
         k.ts,
         k.session_key,
-        coalesce(w.weight, 0.0) as weight,
+        -- the weight looked up by position, not joined: DuckDB built the join's hash table on
+        -- the events side (25.7 s against 7.7 s on the 98M events of `large`)
+        coalesce(
+            ($event_weights::double[])[list_position($event_types::varchar[], k.event_type)],
+            0.0
+        ) as weight,
         date_diff('millisecond', k.ts, $as_of::timestamp) / 86400000.0 as age_days,
         pow(0.5, date_diff('millisecond', k.ts, $as_of::timestamp) / 86400000.0
             / $half_life_days) as decay
     from keyed as k
-    left join weights as w on k.event_type = w.event_type
 )
 
 select * from final

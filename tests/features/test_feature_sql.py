@@ -180,3 +180,35 @@ def test_items_missing_from_the_catalogue_count_as_one_unknown_category():
     assert aff[aff.user_id == 2].category.tolist() == ["hats"]
     itf = build(con, "item_features", AS_OF).set_index("item_id")
     assert itf.category.to_dict() == {10: "shoes", 11: "unknown", 12: "unknown", 13: "hats"}
+
+
+def test_interaction_labels_keep_each_pairs_best_grade_in_the_window():
+    import duckdb
+
+    from recpipe.tasks.common.sql_files import query
+
+    con = duckdb.connect()
+    events = events_frame(
+        [
+            (1, 1, "view", "2026-01-11 01:00", "s1"),
+            (1, 1, "purchase", "2026-01-11 02:00", "s1"),  # best of view and purchase: 3
+            (1, 2, "cart", "2026-01-11 03:00", "s1"),  # 2
+            (2, 1, "wishlist", "2026-01-11 04:00", None),  # a type without a grade: 1
+            (2, 2, "purchase", "2026-01-10 23:59", None),  # before the window
+            (2, 3, "purchase", "2026-01-12 00:00", None),  # at the window's end: outside
+        ]
+    )
+    con.register("lake_events", events)
+    params = {
+        "start": datetime(2026, 1, 11),
+        "end": datetime(2026, 1, 12),
+        "event_types": ["view", "cart", "purchase"],
+        "event_grades": [1, 2, 3],
+    }
+    got = query(con, "labels/interaction_labels", params).fetchall()
+    grades = {(r[0], r[1]): r for r in got}
+    assert sorted(grades) == [(1, 1), (1, 2), (2, 1)]
+    cols = [d[0] for d in con.description] if con.description else []
+    grade, n = cols.index("grade"), cols.index("n_events")
+    assert [grades[k][grade] for k in sorted(grades)] == [3, 2, 1]
+    assert [grades[k][n] for k in sorted(grades)] == [2, 1, 1]
