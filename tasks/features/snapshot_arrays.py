@@ -199,10 +199,8 @@ def _ordered_csr(
     order = np.argsort(rows.astype(np.int64) * max(int(shape[1]), 1) + cols, kind="stable")
     rows, cols, values, extra = rows[order], cols[order], values[order], extra[order]
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.add.at(indptr, rows + 1, 1)
-    m = sp.csr_matrix(
-        (values.astype(np.float32), cols.astype(np.int32), np.cumsum(indptr)), shape=shape
-    )
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    m = sp.csr_matrix((values.astype(np.float32), cols.astype(np.int32), indptr), shape=shape)
     return m, extra.astype(np.float32)
 
 
