@@ -404,6 +404,11 @@ def snapshot_matrix(warehouse: Path, snapshot: str) -> InteractionMatrix:
             _fetch_table(con, f"select item_id from {s}.item_features order by item_id"), "item_id"
         )
         as_of = con.sql(f"select max(as_of) from {s}.item_features").fetchall()[0][0]
+        # rows and columns are numbered here, from the same id arrays the matrix carries
+        rows_of = np.arange(len(user_ids), dtype=np.int32)
+        con.register("user_rows", pa.table({"user_id": user_ids, "row_no": rows_of}))
+        cols_of = np.arange(len(item_ids), dtype=np.int32)
+        con.register("item_cols", pa.table({"item_id": item_ids, "col_no": cols_of}))
         con.execute(f"use {s}")
         entries = _fetch_table(con, sql_text("features/interaction_entries"))
     rows = entries.column("row_no").to_numpy()

@@ -205,10 +205,7 @@ def test_interaction_labels_keep_each_pairs_best_grade_in_the_window():
         "event_types": ["view", "cart", "purchase"],
         "event_grades": [1, 2, 3],
     }
-    got = query(con, "labels/interaction_labels", params).fetchall()
-    grades = {(r[0], r[1]): r for r in got}
-    assert sorted(grades) == [(1, 1), (1, 2), (2, 1)]
-    cols = [d[0] for d in con.description] if con.description else []
-    grade, n = cols.index("grade"), cols.index("n_events")
-    assert [grades[k][grade] for k in sorted(grades)] == [3, 2, 1]
-    assert [grades[k][n] for k in sorted(grades)] == [2, 1, 1]
+    got = query(con, "labels/interaction_labels", params).df().sort_values(["user_id", "item_id"])
+    assert list(zip(got.user_id, got.item_id, strict=True)) == [(1, 1), (1, 2), (2, 1)]
+    assert got.grade.tolist() == [3, 2, 1]
+    assert got.n_events.tolist() == [2, 1, 1]
