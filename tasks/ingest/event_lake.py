@@ -1,10 +1,10 @@
-"""The validated lake: Parquet event partitions, quarantine, catalogue snapshots and a manifest.
+"""The validated lake: Parquet event files, quarantine, catalogue snapshots and a manifest.
 
 The manifest (`lake/_manifest.json`) is the single source of truth: a file under `lake/` is part
 of the lake only once the manifest names it, and every reader lists files from it (`lake_paths`,
 `event_files_between`), never by globbing `lake/events/`. An ingest writes every file at its
 final name inside per-ingest directories under `lake/_staging/<id>/lake/`
-(`events/ingest-<id>/event_date=.../`, `quarantine/ingest=<id>/`, `items/ingest-<id>/`,
+(`events/ingest-<id>/part-*.parquet`, `quarantine/ingest=<id>/`, `items/ingest-<id>/`,
 `users/ingest-<id>/`), moves each of those directories into `lake/` with ONE rename (events
 last), and only then replaces the manifest atomically. So a killed ingest leaves under
 `lake/events/` either nothing new or, if killed between the events rename and the manifest
@@ -135,8 +135,10 @@ def lake_paths(lake_dir: Path, kind: str) -> list[str]:
 def event_files_between(lake_dir: Path, lo: datetime, hi: datetime) -> list[str]:
     """Absolute paths of the landed event files that can hold rows with ts in [lo, hi].
 
-    Uses each ingest record's min/max ts and the `event_date=` partition of each file (files
-    without either are kept), so an ingest only reads the part of the lake its rows overlap.
+    Uses each ingest record's min/max ts (one record per source file) and, in lakes written
+    before event files stopped being split by day, the `event_date=` directory of each file
+    (files without either are kept), so an ingest only reads the part of the lake its rows
+    overlap.
     """
     lake_dir = Path(lake_dir)
     out: list[str] = []

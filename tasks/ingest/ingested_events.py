@@ -3,9 +3,9 @@
 Row-level problems send rows to `lake/quarantine/` with a `reason`; file-level problems (an
 unreadable file, a missing column, a wrong type) or too many bad rows raise `IngestError`
 naming the file, and nothing is published. Good rows are staged, checked by the
-`expectations/events.json` suite, then moved into `lake/events/ingest-<id>/event_date=.../` (one
-directory rename per ingest) and recorded in the manifest (see `recpipe.tasks.ingest.event_lake`
-for what a killed ingest leaves). Files already ingested (same sha256) are skipped. Surrounding
+`expectations/events.json` suite, then moved into `lake/events/ingest-<id>/` (one Parquet file
+per source file, one directory rename per ingest) and recorded in the manifest (see
+`recpipe.tasks.ingest.event_lake` for what a killed ingest leaves). Files already ingested (same sha256) are skipped. Surrounding
 whitespace of any kind (`WHITESPACE`) is stripped from event types and text ids; NaN and
 infinite prices or quantities are quarantined as `bad_price` / `bad_quantity`.
 """
@@ -516,25 +516,20 @@ def _stage_events(
     staged_lake = staging / "lake"
     files: list[str] = []
     if report.rows_landed:
-        # one file per day; rows keep the source file's order within it (readers never rely on
-        # row order, and sorting every file by ts cost a full sort per ingested file). DuckDB
-        # writes into a fresh directory per source file; its files then move (still inside the
-        # staging directory) to their final names in the ingest's one events directory.
-        written = staging / "work" / f"{n:03d}"
-        written.parent.mkdir(parents=True, exist_ok=True)
+        # one file per source file, rows in the source's order (readers never rely on row order;
+        # sorting by ts cost a full sort per file, and splitting the file into one file per day,
+        # as the lake did before, cost DuckDB's partitioned writer a third more than a plain
+        # write: 0.67 against 0.34 s per 2.5M-row file of `medium`, for a split that only pruned
+        # the already-in-lake check, which the manifest's per-file time range prunes as well)
+        rel = Path(event_lake.batch_dir("events", ingest_id)) / f"part-{tag}.parquet"
+        (staged_lake / rel).parent.mkdir(parents=True, exist_ok=True)
         con.execute(
-            "copy (select user_id, item_id, event_type, ts, session_id, price, quantity, "
-            "cast(ts as date) as event_date from checked where reason is null) to $path "
-            "(format parquet, partition_by (event_date), compression zstd, "
-            "compression_level $level, filename_pattern $pattern)",
-            {"path": str(written), "level": ZSTD_LEVEL, "pattern": f"part-{tag}-{{i}}"},
+            "copy (select user_id, item_id, event_type, ts, session_id, price, quantity "
+            "from checked where reason is null) to $path "
+            "(format parquet, compression zstd, compression_level $level)",
+            {"path": str(staged_lake / rel), "level": ZSTD_LEVEL},
         )
-        batch = Path(event_lake.batch_dir("events", ingest_id))
-        for part in sorted(written.rglob(f"part-{tag}-*.parquet")):
-            rel = batch / part.relative_to(written)
-            (staged_lake / rel).parent.mkdir(parents=True, exist_ok=True)
-            part.rename(staged_lake / rel)
-            files.append(str(rel))
+        files.append(str(rel))
     qfiles: list[str] = []
     if report.rows_quarantined:
         qrel = Path(event_lake.batch_dir("quarantine", ingest_id)) / f"part-{tag}.parquet"

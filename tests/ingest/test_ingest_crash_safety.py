@@ -133,7 +133,7 @@ def test_sigkill_during_publish_leaves_only_listed_files(tmp_path, inputs, kill_
             orphan = lake / event_lake.batch_dir("events", ingest_id)
             assert unlisted and unlisted == {str(p) for p in orphan.rglob("*.parquet")}
             # moved whole: every staged event file of the 4 sources (jobs 1-4; 0 is items)
-            assert {Path(f).name.split("-")[3] for f in unlisted} == {"001", "002", "003", "004"}
+            assert {Path(f).stem.split("-")[3] for f in unlisted} == {"001", "002", "003", "004"}
             staged = (
                 lake / "_staging" / ingest_id / "lake" / event_lake.batch_dir("events", ingest_id)
             )
@@ -232,8 +232,7 @@ def test_exception_after_the_events_rename_leaves_readers_unchanged(tmp_path, in
 def fake_in_flight(lake: Path, ingest_id: str) -> list[Path]:
     """Files a live ingest has in flight: staged, and already renamed into lake/events/."""
     staged = lake / "_staging" / ingest_id / "lake" / "events" / "x.parquet"
-    moved = lake / event_lake.batch_dir("events", ingest_id) / "event_date=2026-05-01"
-    moved = moved / f"part-{ingest_id}-000-0.parquet"
+    moved = lake / event_lake.batch_dir("events", ingest_id) / f"part-{ingest_id}-000.parquet"
     for path in (staged, moved):
         path.parent.mkdir(parents=True, exist_ok=True)
         duckdb.sql("select 1 as x").write_parquet(str(path))
