@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recpipe.tasks.benchmark.stage_growth import exponent
+
 PRESET = "medium"  # 10M events, 200k users, 50k items; other sizes resize it
 BASE_EVENTS, BASE_USERS = 10_000_000, 200_000
 STAGES = ("ingest", "features", "als[train]", "training_set", "ranker", "evaluation", "scoring")
@@ -49,14 +51,6 @@ def bench_point(out: Path, events: int, users: int) -> dict:
         "peak_rss_mb": data["totals"]["peak_rss_mb"],
         "stages": {k: stages.get(k) for k in STAGES},
     }
-
-
-def exponent(x: list[float], y: list[float]) -> float | None:
-    pts = [(a, b) for a, b in zip(x, y, strict=True) if a and b and b > 0]
-    if len(pts) < 2:
-        return None
-    lx, ly = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-    return float(np.polyfit(lx, ly, 1)[0])
 
 
 def series_table(points: list[dict], by: str) -> tuple[str, dict]:

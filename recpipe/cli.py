@@ -738,7 +738,7 @@ def bench(
     als = ALSParams()
     result = pipeline_benchmark(
         lambda: _run_pipeline(settings, params, wait=None),
-        params.events,
+        [params.events, params.items, params.users],
         data_dir,
         out / name,
         name,

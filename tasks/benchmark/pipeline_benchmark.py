@@ -50,7 +50,7 @@ def benchmark_name(preset: str, events: int | None, users: int | None) -> str:
 
 def pipeline_benchmark(
     run_pipeline: Callable[[], dict],
-    events: str,
+    sources: list[str],
     data_dir: Path,
     out_dir: Path,
     preset: str,
@@ -60,7 +60,8 @@ def pipeline_benchmark(
     floors: bool = True,
 ) -> BenchmarkResult:
     """Run `run_pipeline` (which writes under `data_dir`) with stage logging into
-    `out_dir/stages.jsonl`, then the floors on its data; write and return the report."""
+    `out_dir/stages.jsonl`, then the floors on its data (`sources`: the files its ingest is
+    given, one spec per kind); write and return the report."""
     out_dir.mkdir(parents=True, exist_ok=True)
     log = out_dir / "stages.jsonl"
     log.unlink(missing_ok=True)
@@ -107,14 +108,14 @@ def pipeline_benchmark(
         "machine": platform.platform(),
         "load_avg_1m": os.getloadavg()[0],
     }
-    measured = _floors(data_dir, events, factors, iterations, n_mf, records) if floors else {}
+    measured = _floors(data_dir, sources, factors, iterations, n_mf, records) if floors else {}
     rows = stage_rows(records, measured)
     paths = write_reports(out_dir, rows, measured, totals, records)
     return BenchmarkResult(rows, totals, paths, paths["md"].read_text())
 
 
 def _floors(
-    data_dir: Path, events: str, factors: int, iterations: int, n_mf: int, records
+    data_dir: Path, sources: list[str], factors: int, iterations: int, n_mf: int, records
 ) -> dict[str, stage_floors.Floor]:
     from recpipe.settings import load_settings
     from recpipe.tasks.candidates.ranker_features import FEATURE_NAMES
@@ -123,8 +124,9 @@ def _floors(
     settings = load_settings(data_dir=data_dir)
     threads = os.cpu_count() or 1
     out = {
-        "copy": stage_floors.copy_floor(events, data_dir),
+        "copy": stage_floors.copy_floor(sources, data_dir),
         "scan": stage_floors.scan_floor(settings.lake_dir),
+        "group": stage_floors.group_floor(settings.lake_dir),
     }
     out["csr"], matrix = stage_floors.csr_floor(settings.warehouse_path)
     out["als"] = stage_floors.als_floor(matrix, factors, iterations, threads)

@@ -1,9 +1,13 @@
 """The floors of `recpipe bench`: the least work each heavy stage does, timed alone on the same
 data, so a stage is read as a ratio to its floor (which holds on a noisy machine).
 
-- `copy`: the source event files read once and written once as Parquet by DuckDB (what an
-  ingest cannot avoid: every row in, every row out);
+- `copy`: the source files (events, items, users) read once and written once as Parquet by
+  DuckDB (what an ingest cannot avoid: every row in, every row out);
 - `scan`: one DuckDB scan of the lake's events (every column read once);
+- `group`: the lake's events grouped by (user, item) into a table of each pair's distinct
+  sessions: the grouping and the costly aggregate of `user_items_asof`, alone (DuckDB runs a
+  distinct count beside other aggregates in a second pass: with a plain count beside it the
+  query takes about twice as long, and a plain count alone about half);
 - `csr`: the weighted user x item CSR matrix of the train snapshot: its (user, item, strength)
   pairs fetched from the warehouse as arrays, then scipy's CSR build;
 - `als`: an `implicit` ALS fit alone on that matrix, with the run's factors and sweeps;
@@ -52,9 +56,15 @@ def _timed(name: str, what: str, fn, repeats: int = 1) -> Floor:
     return Floor(name, wall, cpu, int(rows), what)
 
 
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")  # floors of seconds: no bar in the logs
+    return con
+
+
 def scan_floor(lake_dir: Path) -> Floor:
     def scan() -> int:
-        with duckdb.connect() as con:
+        with _connect() as con:
             attach_lake(con, lake_dir)
             return con.sql(
                 "select count(*), max(user_id), max(item_id), max(event_type), max(ts), "
@@ -64,24 +74,41 @@ def scan_floor(lake_dir: Path) -> Floor:
     return _timed("scan", "one DuckDB scan of the lake's events", scan, REPEATS)
 
 
-def copy_floor(events: str, work_dir: Path) -> Floor:
-    """`events` as the ingest was given it (a file, directory or glob of Parquet or CSV)."""
+def copy_floor(sources: list[str], work_dir: Path) -> Floor:
+    """`sources` as the ingest was given them: each a file, directory or glob of Parquet or
+    CSV files of one kind (events, items, users), copied to one Parquet file of its own."""
     from recpipe.tasks.ingest.ingested_events import source_files
 
-    files = [str(f) for f in source_files(events)]
-    reader = "read_parquet" if files[0].endswith(".parquet") else "read_csv"
+    kinds = [[str(f) for f in source_files(spec)] for spec in sources]
     out = Path(work_dir) / "copy-floor.parquet"
 
     def copy() -> int:
-        with duckdb.connect() as con:
-            n = con.execute(
-                f"copy (select * from {reader}($files)) to '{out}' (format parquet)",
-                {"files": files},
-            ).fetchall()[0][0]
-        out.unlink(missing_ok=True)
+        n = 0
+        with _connect() as con:
+            for files in kinds:
+                reader = "read_parquet" if files[0].endswith(".parquet") else "read_csv"
+                n += con.execute(
+                    f"copy (select * from {reader}($files)) to '{out}' (format parquet)",
+                    {"files": files},
+                ).fetchall()[0][0]
+                out.unlink(missing_ok=True)
         return n
 
-    return _timed("copy", "source events read once and written once as Parquet", copy, REPEATS)
+    what = "source files (events, items, users) read once and written once as Parquet"
+    return _timed("copy", what, copy, REPEATS)
+
+
+def group_floor(lake_dir: Path) -> Floor:
+    def group() -> int:
+        with _connect() as con:
+            attach_lake(con, lake_dir)
+            return con.execute(
+                "create temp table pairs as select user_id, item_id, "
+                "count(distinct session_id) as n_sessions from lake_events group by user_id, item_id"
+            ).fetchall()[0][0]
+
+    what = "the lake's events grouped by (user, item), distinct sessions counted"
+    return _timed("group", what, group, REPEATS)
 
 
 def csr_floor(warehouse: Path, snapshot: str = "train") -> tuple[Floor, sp.csr_matrix]:

@@ -19,6 +19,7 @@ _CALLERS = ("training_set", "evaluation", "scoring_shard")
 FLOOR_OF: dict[str, tuple[str, str]] = {
     "ingest": ("copy", "wall/call"),
     "features.events_asof": ("scan", "wall/call"),
+    "features.user_items_asof": ("group", "wall/call"),
     "matrix[train]": ("csr", "wall/call"),
     "als[train]": ("als", "wall/call"),
     "scoring_shard/candidates": ("mf_topn", "cpu"),

@@ -32,12 +32,18 @@ def test_bench_on_the_tiny_shop_reports_every_stage_against_its_floor(tmp_path):
     assert rows["ingest"]["rows_out"] == report["totals"]["events_landed"] > 3000
     assert rows["scoring_shard"]["rows_out"] == report["totals"]["rows_published"]
     assert report["totals"]["users"] * 20 == report["totals"]["rows_published"]
-    assert set(report["floors"]) == {"copy", "scan", "csr", "als", "mf_topn", "predict"}
+    assert set(report["floors"]) == {"copy", "scan", "group", "csr", "als", "mf_topn", "predict"}
     with_floor = {name for name, r in rows.items() if r["ratio"] is not None}
     assert with_floor == {
-        "ingest", "features.events_asof", "matrix[train]", "als[train]",
-        "scoring_shard/candidates", "scoring_shard/ranker_predict",
+        "ingest", "features.events_asof", "features.user_items_asof", "matrix[train]",
+        "als[train]", "scoring_shard/candidates", "scoring_shard/ranker_predict",
     }  # fmt: skip
+    # the copy floor reads every row the ingest reads (events, items, users), the group floor
+    # makes every (user, item) pair of the lake (the serve snapshot sees the whole lake)
+    assert report["floors"]["copy"]["rows"] == rows["ingest"]["rows_in"]
+    assert report["floors"]["group"]["rows"] == max(
+        r["rows_out"] for r in report["records"] if r["name"] == "features.user_items_asof"
+    )
     assert rows["scoring_shard"]["peak_rss_mb"] > 50  # measured in the worker processes
     # the whole run's peak is at least every stage's (the stages reset the kernel's mark)
     assert report["totals"]["peak_rss_mb"] >= max(r["peak_rss_mb"] or 0 for r in rows.values())
