@@ -62,16 +62,26 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def scan_floor(lake_dir: Path) -> Floor:
-    def scan() -> int:
+def _lake_floor(name: str, what: str, lake_dir: Path, sql: str) -> Floor:
+    """`sql` over the lake's views (a fresh connection each run), timed as floor `name`; the
+    first value it returns is the floor's rows."""
+
+    def run() -> int:
         with _connect() as con:
             attach_lake(con, lake_dir)
-            return con.sql(
-                "select count(*), max(user_id), max(item_id), max(event_type), max(ts), "
-                "max(session_id), max(price), max(quantity) from lake_events"
-            ).fetchall()[0][0]
+            return con.sql(sql).fetchall()[0][0]
 
-    return _timed("scan", "one DuckDB scan of the lake's events", scan, REPEATS)
+    return _timed(name, what, run, REPEATS)
+
+
+def scan_floor(lake_dir: Path) -> Floor:
+    return _lake_floor(
+        "scan",
+        "one DuckDB scan of the lake's events",
+        lake_dir,
+        "select count(*), max(user_id), max(item_id), max(event_type), max(ts), "
+        "max(session_id), max(price), max(quantity) from lake_events",
+    )
 
 
 def copy_floor(sources: list[str], work_dir: Path) -> Floor:
@@ -99,16 +109,13 @@ def copy_floor(sources: list[str], work_dir: Path) -> Floor:
 
 
 def group_floor(lake_dir: Path) -> Floor:
-    def group() -> int:
-        with _connect() as con:
-            attach_lake(con, lake_dir)
-            return con.execute(
-                "create temp table pairs as select user_id, item_id, "
-                "count(distinct session_id) as n_sessions from lake_events group by user_id, item_id"
-            ).fetchall()[0][0]
-
-    what = "the lake's events grouped by (user, item), distinct sessions counted"
-    return _timed("group", what, group, REPEATS)
+    return _lake_floor(
+        "group",
+        "the lake's events grouped by (user, item), distinct sessions counted",
+        lake_dir,
+        "create temp table pairs as select user_id, item_id, "
+        "count(distinct session_id) as n_sessions from lake_events group by user_id, item_id",
+    )
 
 
 def csr_floor(warehouse: Path, snapshot: str = "train") -> tuple[Floor, sp.csr_matrix]:
