@@ -3,7 +3,8 @@
 -- repeated_events.sql: exact repeats and rows already in the lake, usually few rows). No
 -- parameters: it is a view, read once for the counts, once for the suite's sample and once per
 -- file written, each a scan of `flagged` joined to the small `repeated`. ts_raw is kept as text
--- for quarantined rows only (what the quarantine shows).
+-- for quarantined rows only (what the quarantine shows). session_id is cast to text here, for
+-- the rows read out only: `flagged` keeps integer session ids as integers.
 with checked as (
     select
         f.source_row,
@@ -36,7 +37,7 @@ final as (
         item_id,
         event_type,
         ts,
-        session_id,
+        cast(session_id as varchar) as session_id,
         price,
         quantity,
         case when reason is not null then cast(ts_raw as varchar) end as ts_raw,

@@ -39,7 +39,7 @@ in_lake as (
         and f.item_id = l.item_id
         and f.event_type = l.event_type
         and f.ts = l.ts
-        and f.session_id is not distinct from l.session_id
+        and cast(f.session_id as varchar) is not distinct from l.session_id
 ),
 
 final as (

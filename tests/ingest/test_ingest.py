@@ -94,7 +94,8 @@ def test_every_bad_row_class_is_quarantined_with_its_reason(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "problem", ["missing_column", "unreadable", "ts_is_number", "float_ids", "too_many_bad"]
+    "problem",
+    ["missing_column", "unreadable", "corrupt_pages", "ts_is_number", "float_ids", "too_many_bad"],
 )
 def test_file_level_failure_names_the_file_and_publishes_nothing(tmp_path, problem):
     lake = tmp_path / "lake"
@@ -111,6 +112,13 @@ def test_file_level_failure_names_the_file_and_publishes_nothing(tmp_path, probl
     elif problem == "unreadable":
         path.write_bytes(b"this is not parquet at all")
         match = "cannot read"
+    elif problem == "corrupt_pages":
+        # a sound footer over broken data pages: the file opens, its rows cannot be read
+        df.to_parquet(path, row_group_size=100)
+        data = bytearray(path.read_bytes())
+        data[4 : len(data) // 2] = bytes(len(data) // 2 - 4)
+        path.write_bytes(bytes(data))
+        match = "corrupt_pages.parquet: "
     elif problem == "ts_is_number":
         df.assign(ts=df.ts.astype("int64") // 10**9).to_parquet(path)
         match = "column ts has type int"
@@ -140,14 +148,24 @@ def test_reingesting_the_same_file_adds_nothing(tmp_path):
     assert len(event_lake.read_manifest(tmp_path / "lake").ingests) == 1
 
 
-def test_overlapping_export_lands_only_new_rows(tmp_path):
+@pytest.mark.parametrize("session_type", ["text", "integer"])
+def test_overlapping_export_lands_only_new_rows(tmp_path, session_type):
     df = good_rows()
+    if session_type == "integer":  # kept as integers until read out of `checked` as text
+        df["session_id"] = df["session_id"].astype("int64")
     df.iloc[:600].to_parquet(tmp_path / "day1.parquet")
     df.iloc[400:].to_parquet(tmp_path / "day2.parquet")  # 200 rows overlap
     ingest(tmp_path / "day1.parquet", tmp_path / "lake")
     s = ingest(tmp_path / "day2.parquet", tmp_path / "lake")  # overlap is not "bad": no failure
     assert s.by_reason == {"already_in_lake": 200}
     assert lake_rows(tmp_path / "lake") == 1000
+    files = event_lake.lake_paths(tmp_path / "lake", "events")
+    landed = duckdb.sql(
+        "select distinct typeof(session_id), count(distinct session_id) from read_parquet($f) "
+        "group by all",
+        params={"f": files},
+    ).fetchall()
+    assert landed == [("VARCHAR", df["session_id"].nunique())]
 
 
 def test_string_and_integer_ids(tmp_path):

@@ -45,8 +45,11 @@ def test_a_log_from_the_late_1990s_lands_every_row(tmp_path):
     assert len(lake_events(tmp_path / "lake")) == len(log)
 
 
-def test_exact_repeats_collapse_into_one_event_with_their_quantity_summed(tmp_path):
+@pytest.mark.parametrize("sessions", ["none", "integer"])
+def test_exact_repeats_collapse_into_one_event_with_their_quantity_summed(tmp_path, sessions):
     log = purchases(2000, "2024-01-01")
+    if sessions == "integer":  # the CSV's session ids read as BIGINT, landed as text
+        log["session_id"] = np.arange(len(log)) // 3
     repeats = log.sample(frac=0.05, random_state=1)  # 5% repeat another row exactly
     path = tmp_path / "orders.csv"
     pd.concat([log, repeats]).sort_index(kind="stable").to_csv(path, index=False)
@@ -63,6 +66,9 @@ def test_exact_repeats_collapse_into_one_event_with_their_quantity_summed(tmp_pa
         check_names=False,
     )
     assert "duplicate" in summary.markdown()
+    if sessions == "integer":
+        assert landed["session_id"].tolist() == [str(v) for v in landed["session_id"]]
+        assert sorted(set(landed["session_id"].astype(int))) == sorted(set(log["session_id"]))
 
 
 def test_one_order_line_split_over_rows_of_other_quantities_lands_once(tmp_path):
