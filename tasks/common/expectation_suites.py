@@ -95,12 +95,13 @@ _run_locks: dict[str, threading.Lock] = {}
 
 
 @cache
-def _validation_definition(suite_name: str):
-    """Suite `suite_name` with a whole-dataframe batch, registered once per process.
+def _registered_suite(suite_name: str):
+    """Suite `suite_name` and a whole-dataframe batch definition, registered once per process.
 
-    Registering a suite, a data source and a validation definition costs about 0.02 s of Python
-    per call (the ephemeral context writes its config as YAML on each change), a tenth of a
-    200k-row events suite: each run now passes only its frame and its parameters."""
+    Registering a suite, a data source and a validation definition per run cost about 0.02 s of
+    Python (the ephemeral context writes its config as YAML on each change), a tenth of a
+    200k-row events suite; and a validation definition's run stores its result in the context
+    (10 KiB kept per run). Each run now builds a batch of its frame and validates it."""
     import great_expectations as gx
 
     ctx = _context()
@@ -108,14 +109,12 @@ def _validation_definition(suite_name: str):
     suite = ctx.suites.add(
         gx.ExpectationSuite(name=suite_name, expectations=definition["expectations"])
     )
-    batch = (
+    batch_definition = (
         ctx.data_sources.add_pandas(f"src_{suite_name}")
         .add_dataframe_asset(f"asset_{suite_name}")
         .add_batch_definition_whole_dataframe(f"batch_{suite_name}")
     )
-    return ctx.validation_definitions.add(
-        gx.ValidationDefinition(name=f"vd_{suite_name}", data=batch, suite=suite)
-    )
+    return suite, batch_definition
 
 
 def validate_frame(
@@ -123,22 +122,21 @@ def validate_frame(
 ) -> SuiteResult:
     """Run suite `suite_name` on `df`; `parameters` fill `{"$PARAMETER": ...}` placeholders.
 
-    Runs of one suite take turns (they share its registered definition); GX holds the GIL for
+    Runs of one suite take turns (they share its registered data source); GX holds the GIL for
     most of a run, so threads gain little from running them side by side."""
     with _definitions_lock:
-        vd = _validation_definition(suite_name)
+        suite, batch_definition = _registered_suite(suite_name)
         lock = _run_locks.setdefault(suite_name, threading.Lock())
     with lock:
         try:
-            result = vd.run(
-                batch_parameters={"dataframe": df}, expectation_parameters=parameters or {}
-            )
+            batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+            result = batch.validate(suite, expectation_parameters=parameters or {})
         finally:
             # the data source's engine keeps the last batch (the frame) until the next run:
             # drop it, so a registered suite holds no frame between runs
-            batches = vd.data.data_asset.datasource.get_execution_engine().batch_manager
-            batches.batch_data_cache.clear()
-            batches.reset_batch_cache()
+            engine = batch_definition.data_asset.datasource.get_execution_engine()
+            engine.batch_manager.batch_data_cache.clear()
+            engine.batch_manager.reset_batch_cache()
     outcomes = []
     for r in result.results:
         cfg = r.expectation_config

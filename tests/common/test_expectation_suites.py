@@ -1,5 +1,5 @@
 """Suites registered once per process: each run sees only its own frame and parameters, and no
-run keeps its frame alive afterwards."""
+run keeps its frame, or its result, alive afterwards."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
-from recpipe.tasks.common.expectation_suites import validate_frame
+from recpipe.tasks.common.expectation_suites import _context, validate_frame
 
 PARAMS = {
     "event_types": ["view", "cart", "purchase"],
@@ -46,13 +46,15 @@ def test_runs_of_one_suite_do_not_carry_frames_or_parameters_over():
     assert validate_frame(_events(), "events", PARAMS).success
 
 
-def test_a_run_keeps_no_reference_to_its_frame():
+def test_a_run_keeps_no_reference_to_its_frame_nor_its_result():
     frame = _events()
     ref = weakref.ref(frame)
     assert validate_frame(frame, "events", PARAMS).success
     del frame
     gc.collect()
     assert ref() is None
+    # the shared context stores no result per run (a validation definition's run would)
+    assert _context().validation_results_store.list_keys() == []
 
 
 def test_runs_from_threads_each_get_their_own_outcome():
