@@ -95,13 +95,12 @@ _run_locks: dict[str, threading.Lock] = {}
 
 
 @cache
-def _registered_suite(suite_name: str):
-    """Suite `suite_name` and a whole-dataframe batch definition, registered once per process.
+def _validation_definition(suite_name: str):
+    """Suite `suite_name` with a whole-dataframe batch, registered once per process.
 
-    Registering a suite, a data source and a validation definition per run cost about 0.02 s of
-    Python (the ephemeral context writes its config as YAML on each change), a tenth of a
-    200k-row events suite; and a validation definition's run stores its result in the context
-    (10 KiB kept per run). Each run now builds a batch of its frame and validates it."""
+    Registering a suite, a data source and a validation definition costs about 0.02 s of Python
+    per call (the ephemeral context writes its config as YAML on each change), a tenth of a
+    200k-row events suite: each run now passes only its frame and its parameters."""
     import great_expectations as gx
 
     ctx = _context()
@@ -109,12 +108,14 @@ def _registered_suite(suite_name: str):
     suite = ctx.suites.add(
         gx.ExpectationSuite(name=suite_name, expectations=definition["expectations"])
     )
-    batch_definition = (
+    batch = (
         ctx.data_sources.add_pandas(f"src_{suite_name}")
         .add_dataframe_asset(f"asset_{suite_name}")
         .add_batch_definition_whole_dataframe(f"batch_{suite_name}")
     )
-    return suite, batch_definition
+    return ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=f"vd_{suite_name}", data=batch, suite=suite)
+    )
 
 
 def validate_frame(
@@ -122,21 +123,26 @@ def validate_frame(
 ) -> SuiteResult:
     """Run suite `suite_name` on `df`; `parameters` fill `{"$PARAMETER": ...}` placeholders.
 
-    Runs of one suite take turns (they share its registered data source); GX holds the GIL for
+    Runs of one suite take turns (they share its registered definition); GX holds the GIL for
     most of a run, so threads gain little from running them side by side."""
     with _definitions_lock:
-        suite, batch_definition = _registered_suite(suite_name)
+        vd = _validation_definition(suite_name)
         lock = _run_locks.setdefault(suite_name, threading.Lock())
     with lock:
         try:
-            batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-            result = batch.validate(suite, expectation_parameters=parameters or {})
+            result = vd.run(
+                batch_parameters={"dataframe": df}, expectation_parameters=parameters or {}
+            )
         finally:
-            # the data source's engine keeps the last batch (the frame) until the next run:
-            # drop it, so a registered suite holds no frame between runs
-            engine = batch_definition.data_asset.datasource.get_execution_engine()
-            engine.batch_manager.batch_data_cache.clear()
-            engine.batch_manager.reset_batch_cache()
+            # the data source's engine keeps the last batch (the frame) until the next run, and
+            # the run stored its result in the context (10 KiB a run, never read back): drop
+            # both, so a registered suite holds nothing between runs
+            batches = vd.data.data_asset.datasource.get_execution_engine().batch_manager
+            batches.batch_data_cache.clear()
+            batches.reset_batch_cache()
+            results = _context().validation_results_store
+            for key in results.list_keys():
+                results.remove_key(key.to_tuple())
     outcomes = []
     for r in result.results:
         cfg = r.expectation_config

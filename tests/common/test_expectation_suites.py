@@ -53,7 +53,7 @@ def test_a_run_keeps_no_reference_to_its_frame_nor_its_result():
     del frame
     gc.collect()
     assert ref() is None
-    # the shared context stores no result per run (a validation definition's run would)
+    # the shared context keeps no result of the run
     assert _context().validation_results_store.list_keys() == []
 
 
