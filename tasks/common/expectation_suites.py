@@ -90,13 +90,13 @@ def _import_gx() -> None:
     import great_expectations  # noqa: F401
 
 
-_definitions_lock = threading.Lock()
-_run_locks: dict[str, threading.Lock] = {}
+_registering = threading.Lock()
 
 
 @cache
 def _validation_definition(suite_name: str):
-    """Suite `suite_name` with a whole-dataframe batch, registered once per process.
+    """Suite `suite_name` with a whole-dataframe batch, registered once per process, and the
+    lock its runs take turns on (they share the registered data source).
 
     Registering a suite, a data source and a validation definition costs about 0.02 s of Python
     per call (the ephemeral context writes its config as YAML on each change), a tenth of a
@@ -113,9 +113,10 @@ def _validation_definition(suite_name: str):
         .add_dataframe_asset(f"asset_{suite_name}")
         .add_batch_definition_whole_dataframe(f"batch_{suite_name}")
     )
-    return ctx.validation_definitions.add(
+    vd = ctx.validation_definitions.add(
         gx.ValidationDefinition(name=f"vd_{suite_name}", data=batch, suite=suite)
     )
+    return vd, threading.Lock()
 
 
 def validate_frame(
@@ -123,12 +124,11 @@ def validate_frame(
 ) -> SuiteResult:
     """Run suite `suite_name` on `df`; `parameters` fill `{"$PARAMETER": ...}` placeholders.
 
-    Runs of one suite take turns (they share its registered definition); GX holds the GIL for
-    most of a run, so threads gain little from running them side by side."""
-    with _definitions_lock:
-        vd = _validation_definition(suite_name)
-        lock = _run_locks.setdefault(suite_name, threading.Lock())
-    with lock:
+    Runs of one suite take turns; GX holds the GIL for most of a run, so threads gain little
+    from running them side by side."""
+    with _registering:
+        vd, turn = _validation_definition(suite_name)
+    with turn:
         try:
             result = vd.run(
                 batch_parameters={"dataframe": df}, expectation_parameters=parameters or {}
